@@ -1,0 +1,45 @@
+#include "fanout/fanout_frame.h"
+
+#include "rtmp/rtmp_chunk_writer.h"
+#include "rtmp/rtmp_message.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_long fanout_frames_live;
+
+struct fanout_frame *fanout_frame_new(uint8_t kind, uint8_t flags, uint32_t timestamp, const uint8_t *body,
+                                      uint32_t body_len, uint32_t chunk_size)
+{
+    uint32_t csid = kind == FANOUT_AUDIO ? RTMP_CSID_AUDIO : kind == FANOUT_VIDEO ? RTMP_CSID_VIDEO : RTMP_CSID_AMF;
+    size_t rtmp_len = rtmp_chunk_writer_size(csid, timestamp, body_len, chunk_size);
+    struct fanout_frame *f = malloc(sizeof(*f) + body_len + rtmp_len);
+    if (!f)
+        return NULL;
+    atomic_init(&f->refs, 1);
+    f->kind = kind;
+    f->flags = flags;
+    f->timestamp = timestamp;
+    f->body_len = body_len;
+    f->rtmp_len = (uint32_t)rtmp_len;
+    f->body = (uint8_t *)(f + 1);
+    f->rtmp = f->body + body_len;
+    if (body_len)
+        memcpy(f->body, body, body_len);
+    struct rtmp_message_header h = {.csid = csid, .type = kind, .timestamp = timestamp, .stream_id = RTMP_MEDIA_STREAM_ID};
+    rtmp_chunk_writer_encode(f->rtmp, &h, f->body, body_len, chunk_size);
+    atomic_fetch_add_explicit(&fanout_frames_live, 1, memory_order_relaxed);
+    return f;
+}
+
+void fanout_frame_unref(struct fanout_frame *f)
+{
+    if (!f)
+        return;
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
+        atomic_fetch_sub_explicit(&fanout_frames_live, 1, memory_order_relaxed);
+        free(f);
+    }
+}
+
+long fanout_frame_live_count(void) { return atomic_load(&fanout_frames_live); }

@@ -1,0 +1,59 @@
+/*
+ * fanout_frame: one media message (audio, video or data) as an immutable,
+ * reference-counted object shared by every player of a stream.
+ *
+ * The frame holds the FLV tag body and, encoded once at creation, its RTMP
+ * chunked form (type-0 header on message stream 1, at the node's output chunk
+ * size, see rtmp_chunk_writer.h). Players queue references and write
+ * straight from frame->rtmp; nothing is serialized per player unless a
+ * player's session really differs (fanout_player handles that slow path).
+ *
+ * Lifetime: fanout_frame_new returns a frame with one reference owned by the
+ * caller; every holder calls fanout_frame_unref once; the last one frees it.
+ * The count is atomic because a ZeroMQ zero-copy send may release a frame
+ * from an I/O thread (STYLE.md 7). One malloc per frame (header, body and
+ * RTMP bytes in one block), so a frame costs one allocation.
+ */
+#ifndef SC_FANOUT_FRAME_H
+#define SC_FANOUT_FRAME_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum fanout_frame_kind { FANOUT_AUDIO = 8, FANOUT_VIDEO = 9, FANOUT_DATA = 18 };
+
+enum {
+    FANOUT_FLAG_KEY = 1,        /* video keyframe (GOP start) */
+    FANOUT_FLAG_SEQ_HEADER = 2, /* codec configuration (AVC/HEVC/AAC sequence header) */
+    FANOUT_FLAG_METADATA = 4    /* onMetaData data message */
+};
+
+struct fanout_frame {
+    atomic_int refs;
+    uint8_t kind;         /* enum fanout_frame_kind (= RTMP/FLV type) */
+    uint8_t flags;        /* FANOUT_FLAG_* */
+    uint32_t timestamp;   /* ms, the publisher's (or rebased) timeline */
+    uint32_t body_len;
+    uint32_t rtmp_len;
+    uint8_t *body;        /* FLV tag body, inside this allocation */
+    uint8_t *rtmp;        /* RTMP chunks, inside this allocation */
+};
+
+/* Build a frame; chunk_size is the output chunk size used for frame->rtmp.
+ * Returns NULL on allocation failure. */
+struct fanout_frame *fanout_frame_new(uint8_t kind, uint8_t flags, uint32_t timestamp, const uint8_t *body,
+                                      uint32_t body_len, uint32_t chunk_size);
+
+static inline struct fanout_frame *fanout_frame_ref(struct fanout_frame *f)
+{
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    return f;
+}
+
+/* Drop one reference; frees at zero. NULL is ignored. */
+void fanout_frame_unref(struct fanout_frame *f);
+
+/* Live frames in this process (for stats and leak tests). */
+long fanout_frame_live_count(void);
+
+#endif

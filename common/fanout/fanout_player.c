@@ -1,0 +1,207 @@
+#include "fanout/fanout_player.h"
+
+#include "core/status.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* iovecs per writev: enough to batch a whole flush of a live player. */
+#define FANOUT_IOV_MAX 64
+
+int fanout_player_init(struct fanout_player *p, uint32_t ring_cap, size_t max_bytes, size_t ctrl_max,
+                       uint32_t max_behind_ms)
+{
+    memset(p, 0, sizeof(*p));
+    p->ring = calloc(ring_cap, sizeof(*p->ring));
+    if (!p->ring)
+        return ST_ERROR;
+    p->ring_cap = ring_cap;
+    p->max_bytes = max_bytes;
+    p->max_behind_ms = max_behind_ms;
+    p->want_audio = p->want_video = 1;
+    p->wait_key = 1;
+    buf_init(&p->ctrl, ctrl_max);
+    return ST_OK;
+}
+
+void fanout_player_free(struct fanout_player *p)
+{
+    for (uint32_t i = 0; i < p->count; i++)
+        fanout_frame_unref(p->ring[(p->head + i) % p->ring_cap]);
+    p->count = 0;
+    free(p->ring);
+    p->ring = NULL;
+    buf_free(&p->ctrl);
+}
+
+int fanout_player_pending(const struct fanout_player *p) { return p->count > 0 || p->ctrl_off < p->ctrl.len; }
+
+static void wake_if_idle(struct fanout_player *p, int was_pending)
+{
+    if (!was_pending && p->wake)
+        p->wake(p);
+}
+
+void fanout_player_ctrl_appended(struct fanout_player *p)
+{
+    /* The owner cannot tell from the buffer alone whether it was empty
+     * before, so waking here is unconditional; wake callbacks are idempotent. */
+    if (p->wake && p->ctrl_off < p->ctrl.len)
+        p->wake(p);
+}
+
+static void note_drop(struct fanout_player *p, uint64_t now_ms)
+{
+    p->frames_dropped++;
+    if (p->behind_since_ms == 0)
+        p->behind_since_ms = now_ms ? now_ms : 1;
+    else if (p->max_behind_ms && now_ms - p->behind_since_ms > p->max_behind_ms && !p->failed)
+        p->failed = "player too slow: behind for longer than player_max_behind";
+}
+
+void fanout_player_enqueue(struct fanout_player *p, struct fanout_frame *f, uint64_t now_ms)
+{
+    int essential = (f->flags & (FANOUT_FLAG_SEQ_HEADER | FANOUT_FLAG_METADATA)) != 0;
+    if (!essential) {
+        if (f->kind == FANOUT_VIDEO) {
+            if (!p->want_video)
+                return;
+            if (p->wait_key) {
+                if (!(f->flags & FANOUT_FLAG_KEY))
+                    return;
+            }
+        } else if (f->kind == FANOUT_AUDIO && !p->want_audio) {
+            return;
+        }
+    }
+    int over = p->count == p->ring_cap || (!essential && p->queued_bytes + f->rtmp_len > p->max_bytes);
+    if (over) {
+        if (essential && p->count == p->ring_cap) {
+            /* Cannot even queue codec headers: this player is hopeless. */
+            p->failed = "player queue full";
+            return;
+        }
+        if (!essential) {
+            if (f->kind == FANOUT_VIDEO)
+                p->wait_key = 1;
+            note_drop(p, now_ms);
+            return;
+        }
+    }
+    if (f->kind == FANOUT_VIDEO && (f->flags & FANOUT_FLAG_KEY))
+        p->wait_key = 0;
+    int was_pending = fanout_player_pending(p);
+    p->ring[(p->head + p->count) % p->ring_cap] = fanout_frame_ref(f);
+    p->count++;
+    p->queued_bytes += f->rtmp_len;
+    p->frames_queued++;
+    wake_if_idle(p, was_pending);
+}
+
+void fanout_player_drop_queue(struct fanout_player *p)
+{
+    /* Keep a partly written head frame: its remaining chunks must go out. */
+    uint32_t keep = p->head_off > 0 ? 1 : 0;
+    for (uint32_t i = keep; i < p->count; i++) {
+        struct fanout_frame *f = p->ring[(p->head + i) % p->ring_cap];
+        p->queued_bytes -= f->rtmp_len;
+        fanout_frame_unref(f);
+    }
+    p->count = keep;
+    p->wait_key = 1;
+}
+
+/* Pop the head frame after it has been written completely. */
+static void pop_head(struct fanout_player *p)
+{
+    struct fanout_frame *f = p->ring[p->head];
+    p->queued_bytes -= f->rtmp_len;
+    fanout_frame_unref(f);
+    p->ring[p->head] = NULL;
+    p->head = (p->head + 1) % p->ring_cap;
+    p->count--;
+    p->head_off = 0;
+}
+
+int fanout_player_flush(struct fanout_player *p, fanout_writev_cb cb, void *ctx)
+{
+    for (;;) {
+        struct iovec iov[FANOUT_IOV_MAX];
+        int n = 0;
+        uint32_t first_frame = 0; /* frames covered by iov, in ring order */
+        int head_first = p->head_off > 0 && p->count > 0;
+        if (head_first) {
+            struct fanout_frame *f = p->ring[p->head];
+            iov[n].iov_base = f->rtmp + p->head_off;
+            iov[n].iov_len = f->rtmp_len - p->head_off;
+            n++;
+            first_frame = 1;
+        }
+        size_t ctrl_left = p->ctrl.len - p->ctrl_off;
+        if (ctrl_left) {
+            iov[n].iov_base = p->ctrl.data + p->ctrl_off;
+            iov[n].iov_len = ctrl_left;
+            n++;
+        }
+        uint32_t nframes = first_frame;
+        while (n < FANOUT_IOV_MAX && nframes < p->count) {
+            struct fanout_frame *f = p->ring[(p->head + nframes) % p->ring_cap];
+            iov[n].iov_base = f->rtmp;
+            iov[n].iov_len = f->rtmp_len;
+            n++;
+            nframes++;
+        }
+        if (n == 0) {
+            buf_reset(&p->ctrl);
+            p->ctrl_off = 0;
+            p->behind_since_ms = 0; /* drained: the player has caught up */
+            return ST_OK;
+        }
+        size_t offered = 0;
+        for (int i = 0; i < n; i++)
+            offered += iov[i].iov_len;
+        size_t written = 0;
+        int rc = cb(ctx, iov, n, &written);
+        size_t offered_written = written;
+        if (rc == ST_ERROR)
+            return ST_ERROR;
+        p->bytes_written += written;
+        /* Account what was written, in the same order the iovecs were built. */
+        if (head_first && written > 0) {
+            struct fanout_frame *f = p->ring[p->head];
+            size_t left = f->rtmp_len - p->head_off;
+            if (written >= left) {
+                written -= left;
+                pop_head(p);
+            } else {
+                p->head_off += (uint32_t)written;
+                written = 0;
+            }
+        }
+        if (ctrl_left && written > 0) {
+            size_t take = written < ctrl_left ? written : ctrl_left;
+            p->ctrl_off += take;
+            written -= take;
+            if (p->ctrl_off == p->ctrl.len) {
+                buf_reset(&p->ctrl);
+                p->ctrl_off = 0;
+            }
+        }
+        while (written > 0 && p->count > 0) {
+            struct fanout_frame *f = p->ring[p->head];
+            size_t left = f->rtmp_len - p->head_off;
+            if (written >= left) {
+                written -= left;
+                pop_head(p);
+            } else {
+                p->head_off += (uint32_t)written;
+                written = 0;
+            }
+        }
+        /* A short write means the socket is full; a full one may leave
+         * frames beyond FANOUT_IOV_MAX, so go round again. */
+        if (rc == ST_AGAIN || offered_written < offered)
+            return ST_AGAIN;
+    }
+}

@@ -1,0 +1,95 @@
+/*
+ * fanout_player: the output queue of one connection: a bounded ring of
+ * shared frame references plus a small buffer of private bytes (handshake
+ * replies, status events, control messages), written with writev.
+ *
+ * Order: private bytes go out before queued frames, except that a frame
+ * already partly written is finished first (chunks must not interleave
+ * mid-message). Frames are never copied: iovecs point into frame->rtmp.
+ *
+ * Bounds and slow readers (DESIGN.md 4): a frame that would take the queue
+ * over max_bytes, or a full ring, is dropped; a dropped video frame makes the
+ * player skip video until the next keyframe (wait_key) while audio keeps
+ * flowing where it fits. Sequence headers and metadata are never dropped. A
+ * player that keeps dropping for longer than max_behind_ms gets p->failed set
+ * (a static reason); its owner closes it.
+ *
+ * Ownership: the owner embeds the struct, calls init/free. The queue holds
+ * one reference per queued frame and drops them on free. `wake` is called
+ * (if set) when the queue goes from empty to non-empty so the owner can
+ * schedule one flush per loop turn. Loop-confined.
+ */
+#ifndef SC_FANOUT_PLAYER_H
+#define SC_FANOUT_PLAYER_H
+
+#include "core/buf.h"
+#include "fanout/fanout_frame.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct fanout_stream;
+struct fanout_player;
+
+/* Write iov; set *written (may be partial). ST_OK, ST_AGAIN (nothing could
+ * be written now) or ST_ERROR (connection broken). */
+typedef int (*fanout_writev_cb)(void *ctx, const struct iovec *iov, int iovcnt, size_t *written);
+typedef void (*fanout_wake_cb)(struct fanout_player *p);
+
+struct fanout_player {
+    struct fanout_frame **ring;
+    uint32_t ring_cap;
+    uint32_t head;      /* index of the oldest queued frame */
+    uint32_t count;     /* frames queued */
+    uint32_t head_off;  /* bytes of ring[head] already written */
+    size_t queued_bytes; /* rtmp bytes queued, not yet written */
+    size_t max_bytes;
+    uint32_t max_behind_ms;
+
+    struct buf ctrl;    /* private bytes */
+    size_t ctrl_off;    /* bytes of ctrl already written */
+
+    int wait_key;       /* skip video until a keyframe */
+    int want_audio, want_video;
+    const char *failed; /* set when the drop policy gives up on this player */
+    uint64_t behind_since_ms; /* 0 = keeping up */
+
+    uint64_t frames_dropped;
+    uint64_t frames_queued;
+    uint64_t bytes_written;
+
+    /* membership in a fanout_stream */
+    struct fanout_stream *stream;
+    struct fanout_player *prev, *next;
+
+    fanout_wake_cb wake;
+    void *owner;
+};
+
+/* Ring of ring_cap frame slots; max_bytes bounds queued frame bytes; ctrl_max
+ * bounds private bytes. ST_OK or ST_ERROR (allocation). */
+int fanout_player_init(struct fanout_player *p, uint32_t ring_cap, size_t max_bytes, size_t ctrl_max,
+                       uint32_t max_behind_ms);
+/* Drop every queued reference and the buffers. Must not be in a stream. */
+void fanout_player_free(struct fanout_player *p);
+
+/* Queue a frame under the drop policy; takes its own reference. now_ms is a
+ * monotonic clock for the behind timer. */
+void fanout_player_enqueue(struct fanout_player *p, struct fanout_frame *f, uint64_t now_ms);
+
+/* Whether anything is waiting to be written. */
+int fanout_player_pending(const struct fanout_player *p);
+
+/* Tell the owner new private bytes were appended to p->ctrl. */
+void fanout_player_ctrl_appended(struct fanout_player *p);
+
+/* Write as much as the socket takes. ST_OK: queue empty. ST_AGAIN: the
+ * socket is full, call again when writable. ST_ERROR: write failed. */
+int fanout_player_flush(struct fanout_player *p, fanout_writev_cb cb, void *ctx);
+
+/* Drop queued frames (not private bytes, not a partly written frame) and
+ * wait for the next keyframe: used on pause and on stream restarts. */
+void fanout_player_drop_queue(struct fanout_player *p);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * live_registry: the live streams a node carries, by key ("app/name").
+ *
+ * A stream exists while it has a publisher (or an upstream source) or at
+ * least one player; live_registry_release frees it when neither is left.
+ * Keys are compared whole, so "live/a" and "live/ab" never meet.
+ *
+ * Ownership: the registry owns its streams (boot-time bucket array, one
+ * malloc per stream); the publisher and players are borrowed. Loop-confined.
+ */
+#ifndef SC_LIVE_REGISTRY_H
+#define SC_LIVE_REGISTRY_H
+
+#include "fanout/fanout_stream.h"
+#include "media/media_codec.h"
+
+#include <stdint.h>
+
+#define LIVE_KEY_MAX 512
+#define LIVE_REGISTRY_BUCKETS 1024
+
+struct live_stream {
+    char key[LIVE_KEY_MAX];
+    struct fanout_stream fanout;
+    void *publisher;          /* the publishing connection, NULL when none */
+    uint64_t last_input_ms;   /* monotonic time of the last message from the publisher */
+    uint64_t published_ms;    /* when the current publisher started, 0 if none */
+    uint32_t publish_count;   /* publishers seen (epoch for standalone use) */
+    struct media_video_config video;
+    struct media_audio_config audio;
+    struct live_stream *next; /* bucket chain */
+};
+
+struct live_registry {
+    struct live_stream *buckets[LIVE_REGISTRY_BUCKETS];
+    uint32_t count;
+    uint32_t gop_max_frames;
+    size_t gop_max_bytes;
+};
+
+void live_registry_init(struct live_registry *r, uint32_t gop_max_frames, size_t gop_max_bytes);
+/* Free every stream; players and publishers must be gone. */
+void live_registry_free(struct live_registry *r);
+struct live_stream *live_registry_find(struct live_registry *r, const char *key);
+/* Find or create; NULL on allocation failure. */
+struct live_stream *live_registry_get(struct live_registry *r, const char *key);
+/* Free the stream if it has neither publisher nor players. */
+void live_registry_release(struct live_registry *r, struct live_stream *s);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * live_server: an RTMP server on one libev loop: the listener, every
+ * connection (handshake, session, output queue), the stream registry and
+ * the policies that decide publish/play (one publisher per key, takeover of a
+ * dead publisher, players wait for a publisher).
+ *
+ * Flow: reads feed rtmp_session; a publisher's media become shared frames
+ * pushed to the stream's players; players' queues are flushed once per loop
+ * turn (ev_prepare) with one writev per player. Connections that fail are
+ * closed at the end of the turn, never inside a callback that still uses them.
+ *
+ * Ownership: the owner (origin or edge process) embeds struct live_server
+ * and the settings; live_server_start allocates per-connection state as
+ * clients arrive (one malloc each, freed on close); live_server_stop closes
+ * everything. Loop-confined; nothing here blocks.
+ */
+#ifndef SC_LIVE_SERVER_H
+#define SC_LIVE_SERVER_H
+
+#include "live/live_registry.h"
+#include "net/net_listener.h"
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct live_settings {
+    char *rtmp_listen;          /* "HOST:PORT" */
+    long chunk_size;            /* our output chunk size */
+    long max_chunk_size;        /* largest peer chunk size */
+    size_t max_message_size;    /* largest peer message */
+    long handshake_timeout;     /* ms until handshake+connect must be done */
+    long publish_idle_timeout;  /* ms of publisher silence before closing it */
+    long publish_takeover_idle; /* ms of silence after which a new publisher takes the key */
+    size_t player_max_queue;    /* bytes queued per player before dropping */
+    long player_queue_frames;   /* frame slots per player */
+    long player_max_behind;     /* ms of continuous dropping before disconnecting */
+    size_t socket_sndbuf;       /* SO_SNDBUF per connection, 0 = kernel default */
+    long gop_cache_frames;      /* frames in the GOP cache, 0 = no GOP cache */
+    size_t gop_cache_bytes;
+    long max_connections;       /* total connections accepted */
+    int reuse_port;             /* SO_REUSEPORT on the listener */
+};
+
+struct live_conn;
+
+struct live_server_stats {
+    uint64_t connections_total;
+    uint64_t connections_refused;
+    uint64_t protocol_errors;
+    uint64_t publishes;
+    uint64_t publish_refused;
+    uint64_t plays;
+    uint64_t players_dropped_slow;
+};
+
+struct live_server {
+    struct ev_loop *loop;
+    const struct live_settings *settings;
+    struct net_listener listener;
+    struct live_registry registry;
+    struct live_conn *conns;      /* all connections */
+    struct live_conn *dirty;      /* connections with output to flush this turn */
+    struct live_conn *closing;    /* connections to free at the end of this turn */
+    uint32_t nconns;
+    uint64_t next_conn_id;
+    ev_prepare flush_watcher;
+    ev_timer sweep_timer;
+    struct live_server_stats stats;
+    int stopping;
+};
+
+/* Open the listener and start serving. ST_OK or ST_ERROR (logged). */
+int live_server_start(struct live_server *srv, struct ev_loop *loop, const struct live_settings *settings);
+/* Close every connection and the listener; free the registry. */
+void live_server_stop(struct live_server *srv);
+/* The bound RTMP port. */
+int live_server_port(const struct live_server *srv);
+
+/* Monotonic milliseconds (loop time is cached per iteration: cheap). */
+uint64_t live_server_now_ms(const struct live_server *srv);
+
+#endif
