@@ -1,20 +1,28 @@
 /*
- * origin_config: the origin's settings and their directive table (the one
- * reference for every directive; deploy/origin.conf is generated from the
- * same help texts). Boot-time only.
+ * origin_config: the origin's settings and their directive table (the
+ * reference for every directive, mirrored with comments in
+ * deploy/origin.conf). Boot-time only.
  */
 #ifndef SC_ORIGIN_CONFIG_H
 #define SC_ORIGIN_CONFIG_H
 
+#include "cluster/cluster_config.h"
 #include "core/config.h"
 #include "live/live_server.h"
 
 struct origin_config {
     struct live_settings live;
+    struct cluster_node_settings node;
     char *log_level;
+    int cluster;         /* replicate and claim streams in the directory */
+    char *pub_listen;    /* ZeroMQ PUB bind endpoint */
+    char *router_listen; /* ZeroMQ ROUTER bind endpoint */
+    long claim_ttl;      /* ms */
+    long claim_wait;     /* ms a publish waits for a claim held by another node */
+    long pub_hwm;        /* messages */
 };
 
-extern const struct config_directive origin_config_table[];
-extern const size_t origin_config_table_len;
+/* The full directive table (built once). */
+const struct config_directive *origin_config_table(size_t *n);
 
 #endif

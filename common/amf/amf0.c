@@ -56,7 +56,7 @@ static int read_bytes(struct dec *d, size_t n, char **out)
 {
     if (need(d, n) != ST_OK)
         return ST_ERROR;
-    if (!(*out = amf_budget_strdup(&d->budget, d->p + d->pos, n)))
+    if (!(*out = amf_value_strdup(&d->budget, d->p + d->pos, n)))
         return fail(d, "allocation budget exceeded");
     d->pos += n;
     return ST_OK;
@@ -89,7 +89,7 @@ static int ref_open(struct dec *d, size_t *idx)
         return ST_OK;
     }
     void *arr = d->refs;
-    if (amf_budget_grow(&d->budget, &arr, &d->refcap, d->nrefs + 1, sizeof(*d->refs)) != ST_OK)
+    if (amf_value_grow(&d->budget, &arr, &d->refcap, d->nrefs + 1, sizeof(*d->refs)) != ST_OK)
         return fail(d, "allocation budget exceeded");
     d->refs = arr;
     *idx = d->nrefs++;
@@ -122,7 +122,7 @@ static int decode_props(struct dec *d, struct amf_value *v, int depth)
         if (v->nprops >= AMF0_MAX_ITEMS)
             return fail(d, "too many properties");
         void *arr = v->props;
-        if (amf_budget_grow(&d->budget, &arr, &cap, v->nprops + 1, sizeof(*v->props)) != ST_OK)
+        if (amf_value_grow(&d->budget, &arr, &cap, v->nprops + 1, sizeof(*v->props)) != ST_OK)
             return fail(d, "allocation budget exceeded");
         v->props = arr;
         struct amf_prop *p = &v->props[v->nprops++];
@@ -143,7 +143,7 @@ static int decode_strict_array(struct dec *d, struct amf_value *v, int depth)
         return fail(d, "too many array items");
     if (n > d->len - d->pos) /* every item takes at least one byte */
         return fail(d, "truncated");
-    if (n && !(v->items = amf_budget_calloc(&d->budget, n, sizeof(*v->items))))
+    if (n && !(v->items = amf_value_calloc(&d->budget, n, sizeof(*v->items))))
         return fail(d, "allocation budget exceeded");
     for (uint32_t i = 0; i < n; i++) {
         v->nitems = i + 1;
@@ -288,7 +288,7 @@ static void dec_init(struct dec *d, const uint8_t *data, size_t len)
     memset(d, 0, sizeof(*d));
     d->p = data;
     d->len = data ? len : 0;
-    d->budget = amf_budget_for(len);
+    d->budget = amf_value_budget(len);
 }
 
 int amf0_decode(const uint8_t *data, size_t len, struct amf_value *out, size_t *consumed,
@@ -322,7 +322,7 @@ int amf0_decode_all(const uint8_t *data, size_t len, size_t max_values, struct a
             fail(&d, "too many values");
             goto fail;
         }
-        if (amf_budget_grow(&d.budget, &arr, &cap, n + 1, sizeof(*vals)) != ST_OK) {
+        if (amf_value_grow(&d.budget, &arr, &cap, n + 1, sizeof(*vals)) != ST_OK) {
             fail(&d, "allocation budget exceeded");
             goto fail;
         }

@@ -92,7 +92,7 @@ static int table_add(struct dec *d, void **arr, size_t *n, size_t *cap, size_t s
 {
     if (*n >= AMF3_MAX_REFS)
         return fail(d, "reference table full");
-    if (amf_budget_grow(d->budget, arr, cap, *n + 1, size) != ST_OK)
+    if (amf_value_grow(d->budget, arr, cap, *n + 1, size) != ST_OK)
         return fail(d, "allocation budget exceeded");
     (*n)++;
     return ST_OK;
@@ -129,7 +129,7 @@ static int read_str(struct dec *d, struct slice *s)
 
 static char *dup_slice(struct dec *d, struct slice s)
 {
-    char *p = amf_budget_strdup(d->budget, s.p, s.len);
+    char *p = amf_value_strdup(d->budget, s.p, s.len);
     if (!p)
         fail(d, "allocation budget exceeded");
     return p;
@@ -229,7 +229,7 @@ static struct amf_prop *add_prop(struct dec *d, struct amf_value *v, size_t *cap
         return NULL;
     }
     void *arr = v->props;
-    if (amf_budget_grow(d->budget, &arr, cap, v->nprops + 1, sizeof(*v->props)) != ST_OK) {
+    if (amf_value_grow(d->budget, &arr, cap, v->nprops + 1, sizeof(*v->props)) != ST_OK) {
         fail(d, "allocation budget exceeded");
         return NULL;
     }
@@ -280,7 +280,7 @@ static int decode_array(struct dec *d, struct amf_value *v, int depth)
         return fail(d, "truncated");
     if (v->nprops == 0) {
         v->type = AMF_STRICT_ARRAY;
-        if (n && !(v->items = amf_budget_calloc(d->budget, n, sizeof(*v->items))))
+        if (n && !(v->items = amf_value_calloc(d->budget, n, sizeof(*v->items))))
             return fail(d, "allocation budget exceeded");
         for (uint32_t i = 0; i < n; i++) {
             v->nitems = i + 1;
@@ -290,8 +290,9 @@ static int decode_array(struct dec *d, struct amf_value *v, int depth)
     } else {
         for (uint32_t i = 0; i < n; i++) {
             char name[16];
-            int k = snprintf(name, sizeof(name), "%u", (unsigned)i);
-            struct amf_prop *p = add_prop(d, v, &cap, (struct slice){(const uint8_t *)name, (size_t)k});
+            struct slice key = {(const uint8_t *)name, 0};
+            key.len = (size_t)snprintf(name, sizeof(name), "%u", (unsigned)i);
+            struct amf_prop *p = add_prop(d, v, &cap, key);
             if (!p || decode_value(d, &p->value, depth + 1) != ST_OK)
                 return ST_ERROR;
         }
@@ -320,7 +321,7 @@ static int read_traits(struct dec *d, uint32_t h, const struct traits **out)
         return ST_ERROR;
     if (n > d->len - d->pos) /* every name takes at least one byte */
         return fail(d, "truncated");
-    if (n && !(t.members = amf_budget_calloc(d->budget, n, sizeof(*t.members))))
+    if (n && !(t.members = amf_value_calloc(d->budget, n, sizeof(*t.members))))
         return fail(d, "allocation budget exceeded");
     for (size_t i = 0; i < n; i++) {
         if (read_str(d, &t.members[i]) != ST_OK) {
@@ -467,7 +468,7 @@ int amf3_decode_nested(const uint8_t *data, size_t len, struct amf_value *out, s
 int amf3_decode(const uint8_t *data, size_t len, struct amf_value *out, size_t *consumed,
                 const char **err)
 {
-    size_t budget = amf_budget_for(len);
+    size_t budget = amf_value_budget(len);
     return amf3_decode_nested(data, len, out, consumed, err, 0, &budget);
 }
 

@@ -2,7 +2,7 @@
  * amf_internal: helpers shared by amf_value.c, amf0.c and amf3.c only (and by
  * the AMF unit tests and fuzz drivers). Not part of the public API.
  *
- * Allocation budget: one decode call gets amf_budget_for(len) bytes for the
+ * Allocation budget: one decode call gets amf_value_budget(len) bytes for the
  * whole value tree it builds (strings, property and item arrays, deep copies
  * made for references). References make a few input bytes stand for a large
  * subtree; the budget keeps total allocation proportional to the input, so a
@@ -21,17 +21,17 @@
 /* Budget of a decode call over len input bytes. The factor covers the worst
  * reference-free encoding (one 1-byte null item per struct amf_value) with
  * room to spare, so re-decoding anything the encoders wrote always fits. */
-size_t amf_budget_for(size_t len);
+size_t amf_value_budget(size_t len);
 
 /* Zeroed array of n elements of size bytes, or NULL (budget, overflow, memory). */
-void *amf_budget_calloc(size_t *budget, size_t n, size_t size);
+void *amf_value_calloc(size_t *budget, size_t n, size_t size);
 
 /* Grow *arr (capacity *cap elements of size bytes) to hold at least need
  * elements; new elements are zeroed. ST_OK or ST_ERROR (arr unchanged). */
-int amf_budget_grow(size_t *budget, void **arr, size_t *cap, size_t need, size_t size);
+int amf_value_grow(size_t *budget, void **arr, size_t *cap, size_t need, size_t size);
 
 /* NUL-terminated copy of len bytes, or NULL. */
-char *amf_budget_strdup(size_t *budget, const void *p, size_t len);
+char *amf_value_strdup(size_t *budget, const void *p, size_t len);
 
 /* Deep copy of src into *dst (overwritten, not freed). ST_ERROR leaves *dst
  * AMF_UNDEFINED with nothing to free. */

@@ -50,14 +50,14 @@ double amf_value_get_number(const struct amf_value *v, const char *name, double 
     return p && p->type == AMF_NUMBER ? p->num : dflt;
 }
 
-size_t amf_budget_for(size_t len)
+size_t amf_value_budget(size_t len)
 {
     if (len > (SIZE_MAX - AMF_BUDGET_BASE) / AMF_BUDGET_PER_BYTE)
         return SIZE_MAX;
     return len * AMF_BUDGET_PER_BYTE + AMF_BUDGET_BASE;
 }
 
-void *amf_budget_calloc(size_t *budget, size_t n, size_t size)
+void *amf_value_calloc(size_t *budget, size_t n, size_t size)
 {
     if (n == 0)
         n = 1;
@@ -69,7 +69,7 @@ void *amf_budget_calloc(size_t *budget, size_t n, size_t size)
     return p;
 }
 
-int amf_budget_grow(size_t *budget, void **arr, size_t *cap, size_t need, size_t size)
+int amf_value_grow(size_t *budget, void **arr, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap)
         return ST_OK;
@@ -89,11 +89,11 @@ int amf_budget_grow(size_t *budget, void **arr, size_t *cap, size_t need, size_t
     return ST_OK;
 }
 
-char *amf_budget_strdup(size_t *budget, const void *p, size_t len)
+char *amf_value_strdup(size_t *budget, const void *p, size_t len)
 {
     if (len == SIZE_MAX)
         return NULL;
-    char *s = amf_budget_calloc(budget, len + 1, 1);
+    char *s = amf_value_calloc(budget, len + 1, 1);
     if (s && len)
         memcpy(s, p, len);
     return s;
@@ -107,20 +107,20 @@ int amf_value_copy(struct amf_value *dst, const struct amf_value *src, size_t *b
     v.num = src->num;
     v.boolean = src->boolean;
     v.tz = src->tz;
-    if (src->str && !(v.str = amf_budget_strdup(budget, src->str, src->len)))
+    if (src->str && !(v.str = amf_value_strdup(budget, src->str, src->len)))
         goto fail;
     v.len = src->len;
-    if (src->class_name && !(v.class_name = amf_budget_strdup(budget, src->class_name,
+    if (src->class_name && !(v.class_name = amf_value_strdup(budget, src->class_name,
                                                                strlen(src->class_name))))
         goto fail;
     if (src->nprops) {
-        if (!(v.props = amf_budget_calloc(budget, src->nprops, sizeof(*v.props))))
+        if (!(v.props = amf_value_calloc(budget, src->nprops, sizeof(*v.props))))
             goto fail;
         for (size_t i = 0; i < src->nprops; i++) {
             const struct amf_prop *sp = &src->props[i];
             struct amf_prop *dp = &v.props[i];
             v.nprops = i + 1; /* freeable as soon as it is zeroed */
-            if (!(dp->name = amf_budget_strdup(budget, sp->name, sp->name_len)))
+            if (!(dp->name = amf_value_strdup(budget, sp->name, sp->name_len)))
                 goto fail;
             dp->name_len = sp->name_len;
             if (amf_value_copy(&dp->value, &sp->value, budget) != ST_OK)
@@ -128,7 +128,7 @@ int amf_value_copy(struct amf_value *dst, const struct amf_value *src, size_t *b
         }
     }
     if (src->nitems) {
-        if (!(v.items = amf_budget_calloc(budget, src->nitems, sizeof(*v.items))))
+        if (!(v.items = amf_value_calloc(budget, src->nitems, sizeof(*v.items))))
             goto fail;
         for (size_t i = 0; i < src->nitems; i++) {
             v.nitems = i + 1;

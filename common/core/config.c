@@ -405,7 +405,7 @@ int config_load_string(const struct config_directive *table, size_t n, void *set
         config_err(errbuf, errlen, "%s: out of memory", name);
         goto out;
     }
-    const char *p = text, *stop = text + len;
+    const char *p = text, *stop = len ? text + len : text; /* text may be NULL when len is 0 */
     size_t lineno = 0;
     while (p < stop) {
         lineno++;
@@ -479,18 +479,20 @@ int config_load_file(const struct config_directive *table, size_t n, void *setti
         goto out;
     }
     for (;;) {
+        if (len > CONFIG_MAX_FILE) {
+            config_err(errbuf, errlen, "%s: file too large (max %u bytes)", path, CONFIG_MAX_FILE);
+            goto out;
+        }
         if (len == cap) {
-            if (cap >= CONFIG_MAX_FILE) {
-                config_err(errbuf, errlen, "%s: file too large (max %u bytes)", path, CONFIG_MAX_FILE);
-                goto out;
-            }
-            char *t = realloc(text, cap * 2);
+            /* One byte past the limit is enough to tell "too large". */
+            size_t ncap = cap * 2 > CONFIG_MAX_FILE ? CONFIG_MAX_FILE + 1 : cap * 2;
+            char *t = realloc(text, ncap);
             if (!t) {
                 config_err(errbuf, errlen, "%s: out of memory", path);
                 goto out;
             }
             text = t;
-            cap *= 2;
+            cap = ncap;
         }
         size_t got = fread(text + len, 1, cap - len, f);
         len += got;
@@ -579,4 +581,17 @@ void config_print_help(const struct config_directive *table, size_t n, FILE *out
         }
         fprintf(out, ")  %s\n", d->help ? d->help : "");
     }
+}
+
+int config_append_table(struct config_directive *table, size_t cap, size_t *n, const struct config_directive *src,
+                        size_t count, size_t base)
+{
+    if (*n > cap || count > cap - *n)
+        return ST_ERROR;
+    for (size_t i = 0; i < count; i++) {
+        table[*n] = src[i];
+        table[*n].offset += base;
+        (*n)++;
+    }
+    return ST_OK;
 }

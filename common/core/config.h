@@ -59,6 +59,11 @@ int config_set(const struct config_directive *table, size_t n, void *settings, c
                const char *value, char *errbuf, size_t errlen);
 /* Release every CONFIG_STRING field. */
 void config_free(const struct config_directive *table, size_t n, void *settings);
+/* Copy count directives from src to the end of table (capacity cap, *n in
+ * use), adding base to each offset: how a process embeds a module's
+ * settings struct and reuses its directive list. ST_OK or ST_ERROR (full). */
+int config_append_table(struct config_directive *table, size_t cap, size_t *n, const struct config_directive *src,
+                        size_t count, size_t base);
 /* Print "  name (default: x)  help" lines, for --help. */
 void config_print_help(const struct config_directive *table, size_t n, FILE *out);
 

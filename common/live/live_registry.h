@@ -1,7 +1,7 @@
 /*
  * live_registry: the live streams a node carries, by key ("app/name").
  *
- * A stream exists while it has a publisher (or an upstream source) or at
+ * A stream exists while it has a publisher, an upstream source or at
  * least one player; live_registry_release frees it when neither is left.
  * Keys are compared whole, so "live/a" and "live/ab" never meet.
  *
@@ -25,7 +25,10 @@ struct live_stream {
     void *publisher;          /* the publishing connection, NULL when none */
     uint64_t last_input_ms;   /* monotonic time of the last message from the publisher */
     uint64_t published_ms;    /* when the current publisher started, 0 if none */
-    uint32_t publish_count;   /* publishers seen (epoch for standalone use) */
+    uint32_t publish_count;   /* publishers seen */
+    uint32_t epoch;           /* replication epoch (origin: from the directory claim) */
+    uint64_t seq;             /* replication sequence number of the last message sent */
+    void *source;             /* edge: the upstream subscription feeding this stream */
     struct media_video_config video;
     struct media_audio_config audio;
     struct live_stream *next; /* bucket chain */

@@ -31,6 +31,9 @@ struct live_conn {
     struct rtmp_session session;
     struct fanout_player out;
     struct live_stream *stream; /* published or played stream */
+    enum rtmp_session_role role; /* last role taken, for the end-of-session log */
+    int publish_pending; /* publish_check answered ST_AGAIN */
+    int publish_active;  /* publish_started hook ran */
     uint64_t started_ms;
     uint64_t last_read_ms;
     const char *close_reason; /* set => closing at the end of the turn */
@@ -65,13 +68,13 @@ static void conn_fail(struct live_conn *c, const char *reason)
     }
 }
 
+static int conn_writev(void *ctx, const struct iovec *iov, int iovcnt, size_t *written);
+
 static void player_wake(struct fanout_player *p) { conn_mark_dirty(p->owner); }
 
 static const char *role_name(const struct live_conn *c)
 {
-    return c->session.role == RTMP_ROLE_PUBLISHER ? "publisher"
-           : c->session.role == RTMP_ROLE_PLAYER  ? "player"
-                                                  : "none";
+    return c->role == RTMP_ROLE_PUBLISHER ? "publisher" : c->role == RTMP_ROLE_PLAYER ? "player" : "none";
 }
 
 /* --- stream policy ------------------------------------------------------ */
@@ -90,20 +93,42 @@ static void notify_players(struct live_stream *st, const char *code, const char 
     }
 }
 
+void live_server_notify_players(struct live_server *srv, struct live_stream *st, const char *code,
+                                const char *description, int close)
+{
+    for (struct fanout_player *p = st->fanout.players; p; p = p->next) {
+        struct live_conn *pc = p->owner;
+        rtmp_session_send_status(&pc->session, close ? "error" : "status", code, description);
+        fanout_player_ctrl_appended(p);
+        if (close) {
+            /* Let the status reach the player before the socket closes. */
+            fanout_player_flush(&pc->out, conn_writev, pc);
+            conn_fail(pc, code);
+        }
+    }
+}
+
 static void detach_publisher(struct live_conn *c, const char *why)
 {
     struct live_stream *st = c->stream;
     if (!st || st->publisher != c)
         return;
+    struct live_server *srv = c->srv;
     st->publisher = NULL;
     st->published_ms = 0;
-    LOG_INFO("publish end stream=%s id=%llu reason=\"%s\"", st->key, (unsigned long long)c->id, why);
-    notify_players(st, "NetStream.Play.UnpublishNotify", st->key);
-    /* Players stay attached for a returning publisher; the caches go, since
-     * a new publisher may bring other codec headers. */
-    fanout_stream_clear_cache(&st->fanout);
     c->stream = NULL;
-    live_registry_release(&c->srv->registry, st);
+    c->publish_pending = 0;
+    if (c->publish_active) {
+        c->publish_active = 0;
+        LOG_INFO("publish end stream=%s id=%llu reason=\"%s\"", st->key, (unsigned long long)c->id, why);
+        if (srv->hooks.publish_stopped)
+            srv->hooks.publish_stopped(srv->hooks.ctx, st);
+        notify_players(st, "NetStream.Play.UnpublishNotify", st->key);
+        /* Players stay attached for a returning publisher; the caches go,
+         * since a new publisher may bring other codec headers. */
+        fanout_stream_clear_cache(&st->fanout);
+    }
+    live_registry_release(&srv->registry, st);
 }
 
 static void detach_player(struct live_conn *c)
@@ -111,10 +136,79 @@ static void detach_player(struct live_conn *c)
     struct live_stream *st = c->stream;
     if (!st)
         return;
+    struct live_server *srv = c->srv;
     fanout_stream_remove_player(&st->fanout, &c->out);
     c->stream = NULL;
-    live_registry_release(&c->srv->registry, st);
+    if (st->fanout.nplayers == 0 && srv->hooks.stream_unwatched)
+        srv->hooks.stream_unwatched(srv->hooks.ctx, st);
+    live_registry_release(&srv->registry, st);
 }
+
+/* The publisher is in: reset what players had from a previous one. */
+static void publish_begin(struct live_conn *c)
+{
+    struct live_server *srv = c->srv;
+    struct live_stream *st = c->stream;
+    st->published_ms = st->last_input_ms = live_server_now_ms(srv);
+    st->publish_count++;
+    c->publish_active = 1;
+    fanout_stream_clear_cache(&st->fanout);
+    for (struct fanout_player *p = st->fanout.players; p; p = p->next)
+        p->wait_key = 1;
+    notify_players(st, "NetStream.Play.PublishNotify", st->key);
+    srv->stats.publishes++;
+    LOG_INFO("publish start stream=%s id=%llu peer=%s epoch=%u", st->key, (unsigned long long)c->id, c->peer,
+             st->epoch);
+    if (srv->hooks.publish_started)
+        srv->hooks.publish_started(srv->hooks.ctx, st);
+}
+
+static struct live_conn *find_conn(struct live_server *srv, uint64_t id)
+{
+    for (struct live_conn *c = srv->conns; c; c = c->next)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+int live_server_publish_decided(struct live_server *srv, uint64_t conn_id, int ok, const char *code,
+                                const char *description)
+{
+    struct live_conn *c = find_conn(srv, conn_id);
+    if (!c || !c->publish_pending || c->close_reason || !c->stream)
+        return ST_ERROR;
+    c->publish_pending = 0;
+    struct rtmp_session_verdict v = {.code = code, .description = description};
+    if (ok) {
+        publish_begin(c);
+    } else {
+        srv->stats.publish_refused++;
+        LOG_WARN("publish refused stream=%s id=%llu peer=%s reason=\"%s\"", c->stream->key,
+                 (unsigned long long)c->id, c->peer, description ? description : "refused");
+        detach_publisher(c, "refused");
+    }
+    rtmp_session_publish_decided(&c->session, ok, &v);
+    conn_mark_dirty(c);
+    return ST_OK;
+}
+
+void live_server_kick_publisher(struct live_server *srv, struct live_stream *st, const char *reason)
+{
+    struct live_conn *c = st->publisher;
+    if (!c)
+        return;
+    rtmp_session_send_status(&c->session, "error", "NetStream.Publish.BadName", reason);
+    fanout_player_ctrl_appended(&c->out);
+    detach_publisher(c, reason);
+    conn_fail(c, reason);
+}
+
+void live_server_push(struct live_server *srv, struct live_stream *st, struct fanout_frame *f)
+{
+    fanout_stream_push(&st->fanout, f, live_server_now_ms(srv));
+}
+
+uint32_t live_server_players(const struct live_server *srv) { return srv->nconns; }
 
 static int on_publish(struct rtmp_session *s, const char *name, struct rtmp_session_verdict *v)
 {
@@ -122,6 +216,11 @@ static int on_publish(struct rtmp_session *s, const char *name, struct rtmp_sess
     struct live_server *srv = c->srv;
     char key[LIVE_KEY_MAX];
     stream_key(c, name, key, sizeof(key));
+    if (!srv->settings->allow_publish) {
+        v->code = "NetStream.Publish.Denied";
+        v->description = "this node does not accept publishers";
+        return ST_ERROR;
+    }
     struct live_stream *st = live_registry_get(&srv->registry, key);
     if (!st) {
         v->code = "NetStream.Publish.Failed";
@@ -154,16 +253,24 @@ static int on_publish(struct rtmp_session *s, const char *name, struct rtmp_sess
         }
     }
     st->publisher = c;
-    st->published_ms = now;
-    st->last_input_ms = now;
-    st->publish_count++;
+    c->role = RTMP_ROLE_PUBLISHER;
     c->stream = st;
-    fanout_stream_clear_cache(&st->fanout);
-    for (struct fanout_player *p = st->fanout.players; p; p = p->next)
-        p->wait_key = 1;
-    notify_players(st, "NetStream.Play.PublishNotify", key);
-    srv->stats.publishes++;
-    LOG_INFO("publish start stream=%s id=%llu peer=%s", key, (unsigned long long)c->id, c->peer);
+    st->last_input_ms = now;
+    if (srv->hooks.publish_check) {
+        int rc = srv->hooks.publish_check(srv->hooks.ctx, srv, c->id, key, v);
+        if (rc == ST_AGAIN) {
+            c->publish_pending = 1;
+            return ST_AGAIN;
+        }
+        if (rc != ST_OK) {
+            srv->stats.publish_refused++;
+            LOG_WARN("publish refused stream=%s id=%llu peer=%s reason=\"%s\"", key, (unsigned long long)c->id,
+                     c->peer, v->description ? v->description : "refused");
+            detach_publisher(c, "refused");
+            return ST_ERROR;
+        }
+    }
+    publish_begin(c);
     return ST_OK;
 }
 
@@ -173,6 +280,11 @@ static int on_play(struct rtmp_session *s, const char *name, struct rtmp_session
     struct live_server *srv = c->srv;
     char key[LIVE_KEY_MAX];
     stream_key(c, name, key, sizeof(key));
+    if (!srv->settings->allow_play) {
+        v->code = "NetStream.Play.Failed";
+        v->description = "this node does not serve players (standalone play is off)";
+        return ST_ERROR;
+    }
     struct live_stream *st = live_registry_get(&srv->registry, key);
     if (!st) {
         v->code = "NetStream.Play.Failed";
@@ -180,11 +292,14 @@ static int on_play(struct rtmp_session *s, const char *name, struct rtmp_session
         return ST_ERROR;
     }
     c->stream = st;
+    c->role = RTMP_ROLE_PLAYER;
     /* Status went into out.ctrl already; the start-up frames queue behind it. */
     fanout_stream_add_player(&st->fanout, &c->out, live_server_now_ms(srv));
     srv->stats.plays++;
     LOG_INFO("play start stream=%s id=%llu peer=%s publisher=%s", key, (unsigned long long)c->id, c->peer,
-             st->publisher ? "yes" : "waiting");
+             st->publisher || st->source ? "yes" : "waiting");
+    if (srv->hooks.play_started)
+        srv->hooks.play_started(srv->hooks.ctx, st);
     return ST_OK;
 }
 
@@ -198,7 +313,7 @@ static void on_media(struct rtmp_session *s, uint8_t type, uint32_t ts, const ui
 {
     struct live_conn *c = s->owner;
     struct live_stream *st = c->stream;
-    if (!st || st->publisher != c)
+    if (!st || st->publisher != c || !c->publish_active)
         return;
     uint64_t now = live_server_now_ms(c->srv);
     st->last_input_ms = now;
@@ -236,8 +351,18 @@ static void on_media(struct rtmp_session *s, uint8_t type, uint32_t ts, const ui
         conn_fail(c, "out of memory for a frame");
         return;
     }
+    if (c->srv->hooks.frame)
+        c->srv->hooks.frame(c->srv->hooks.ctx, st, f);
     fanout_stream_push(&st->fanout, f, now);
     fanout_frame_unref(f);
+}
+
+static int on_connect(struct rtmp_session *s, struct rtmp_session_verdict *v)
+{
+    struct live_conn *c = s->owner;
+    if (c->srv->hooks.connect_check)
+        return c->srv->hooks.connect_check(c->srv->hooks.ctx, s, v);
+    return ST_OK;
 }
 
 static void on_unpublish(struct rtmp_session *s) { detach_publisher(s->owner, "unpublished"); }
@@ -254,6 +379,7 @@ static void on_play_control(struct rtmp_session *s)
 }
 
 static const struct rtmp_session_handler live_handler = {
+    .on_connect = on_connect,
     .on_publish = on_publish,
     .on_play = on_play,
     .on_media = on_media,
@@ -273,7 +399,7 @@ static int conn_writev(void *ctx, const struct iovec *iov, int iovcnt, size_t *w
 static void conn_free(struct live_conn *c)
 {
     struct live_server *srv = c->srv;
-    if (c->session.role == RTMP_ROLE_PUBLISHER)
+    if (c->role == RTMP_ROLE_PUBLISHER)
         detach_publisher(c, c->close_reason ? c->close_reason : "closed");
     else
         detach_player(c);
@@ -472,11 +598,14 @@ static void on_accept(struct net_listener *l, int fd, const struct sockaddr_stor
     LOG_INFO("session start id=%llu peer=%s", (unsigned long long)c->id, c->peer);
 }
 
-int live_server_start(struct live_server *srv, struct ev_loop *loop, const struct live_settings *settings)
+int live_server_start(struct live_server *srv, struct ev_loop *loop, const struct live_settings *settings,
+                      const struct live_hooks *hooks)
 {
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
     srv->settings = settings;
+    if (hooks)
+        srv->hooks = *hooks;
     live_registry_init(&srv->registry, (uint32_t)settings->gop_cache_frames, settings->gop_cache_bytes);
     if (net_listener_open(&srv->listener, loop, settings->rtmp_listen, settings->reuse_port, on_accept, srv) != ST_OK)
         return ST_ERROR;
@@ -498,7 +627,7 @@ void live_server_stop(struct live_server *srv)
         struct live_conn *c = srv->conns;
         while (c) {
             struct live_conn *next = c->next;
-            if ((pass == 0) == (c->session.role != RTMP_ROLE_PUBLISHER)) {
+            if ((pass == 0) == (c->role != RTMP_ROLE_PUBLISHER)) {
                 if (!c->close_reason)
                     c->close_reason = "server shutting down";
                 c->dirty = 0;

@@ -40,9 +40,34 @@ struct live_settings {
     size_t gop_cache_bytes;
     long max_connections;       /* total connections accepted */
     int reuse_port;             /* SO_REUSEPORT on the listener */
+    int allow_publish;          /* accept publishers (origin) */
+    int allow_play;             /* accept players (edge; origin standalone play) */
 };
 
 struct live_conn;
+struct live_server;
+struct rtmp_session;
+struct rtmp_session_verdict;
+
+/* What the process (origin or edge) adds to the generic server. Every hook
+ * may be NULL. They run on the server's loop, from inside its callbacks. */
+struct live_hooks {
+    void *ctx;
+    /* A client may connect (edges refuse when over their load limit). */
+    int (*connect_check)(void *ctx, struct rtmp_session *s, struct rtmp_session_verdict *v);
+    /* A publish passed the local checks. ST_OK accepts now, ST_ERROR refuses
+     * (fill v), ST_AGAIN decides later via live_server_publish_decided. */
+    int (*publish_check)(void *ctx, struct live_server *srv, uint64_t conn_id, const char *key,
+                         struct rtmp_session_verdict *v);
+    void (*publish_started)(void *ctx, struct live_stream *st);
+    void (*publish_stopped)(void *ctx, struct live_stream *st);
+    /* Every frame a local publisher sends, before players get it. */
+    void (*frame)(void *ctx, struct live_stream *st, struct fanout_frame *f);
+    /* A player attached (st->publisher and st->source may both be NULL). */
+    void (*play_started)(void *ctx, struct live_stream *st);
+    /* The last player of st left. */
+    void (*stream_unwatched)(void *ctx, struct live_stream *st);
+};
 
 struct live_server_stats {
     uint64_t connections_total;
@@ -67,11 +92,34 @@ struct live_server {
     ev_prepare flush_watcher;
     ev_timer sweep_timer;
     struct live_server_stats stats;
+    struct live_hooks hooks;
     int stopping;
 };
 
-/* Open the listener and start serving. ST_OK or ST_ERROR (logged). */
-int live_server_start(struct live_server *srv, struct ev_loop *loop, const struct live_settings *settings);
+/* Open the listener and start serving. hooks may be NULL. ST_OK or
+ * ST_ERROR (logged). */
+int live_server_start(struct live_server *srv, struct ev_loop *loop, const struct live_settings *settings,
+                      const struct live_hooks *hooks);
+
+/* Answer a publish_check that returned ST_AGAIN. ST_OK when the publisher
+ * was still waiting; ST_ERROR when it is gone (the caller undoes what it
+ * granted, e.g. releases a claim). */
+int live_server_publish_decided(struct live_server *srv, uint64_t conn_id, int ok, const char *code,
+                                const char *description);
+
+/* Close a local publisher (its claim was lost to another node). */
+void live_server_kick_publisher(struct live_server *srv, struct live_stream *st, const char *reason);
+
+/* Send every player of st a status event and, when close is set, close
+ * them (e.g. NetStream.Play.StreamNotFound after the wait). */
+void live_server_notify_players(struct live_server *srv, struct live_stream *st, const char *code,
+                                const char *description, int close);
+
+/* Deliver a frame from an upstream source (edge) to st's players. */
+void live_server_push(struct live_server *srv, struct live_stream *st, struct fanout_frame *f);
+
+/* Connected players and publishers, for load reports. */
+uint32_t live_server_players(const struct live_server *srv);
 /* Close every connection and the listener; free the registry. */
 void live_server_stop(struct live_server *srv);
 /* The bound RTMP port. */

@@ -31,9 +31,13 @@ int net_parse_address(const char *spec, struct sockaddr_storage *out, socklen_t 
         memcpy(host, spec, (size_t)(colon - spec));
         host[colon - spec] = '\0';
     }
-    char *endp;
-    long port = strtol(colon + 1, &endp, 10);
-    if (*endp || colon[1] == '\0' || port < 0 || port > 65535)
+    /* Digits only: strtol alone would take " 80", "+80" and "-0". */
+    const char *digits = colon + 1;
+    size_t ndigits = strspn(digits, "0123456789");
+    if (ndigits == 0 || ndigits > 5 || digits[ndigits] != '\0')
+        return ST_ERROR;
+    long port = strtol(digits, NULL, 10);
+    if (port > 65535)
         return ST_ERROR;
     struct sockaddr_in *in4 = (struct sockaddr_in *)out;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;

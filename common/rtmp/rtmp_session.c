@@ -206,6 +206,16 @@ static int handle_connect(struct rtmp_session *s, double txn, const struct amf_v
         rc |= amf0_write_null(&b);
         rc |= write_status_object(&b, "error", v.code ? v.code : "NetConnection.Connect.Rejected",
                                   v.description ? v.description : "connection rejected");
+        if (v.redirect) {
+            /* The FMS/Wowza convention clients that follow redirects read. */
+            rc |= amf0_write_key(&b, "ex");
+            rc |= amf0_write_object_start(&b);
+            rc |= amf0_write_key(&b, "code");
+            rc |= amf0_write_number(&b, 302);
+            rc |= amf0_write_key(&b, "redirect");
+            rc |= amf0_write_cstring(&b, v.redirect);
+            rc |= amf0_write_object_end(&b);
+        }
         rc |= amf0_write_object_end(&b);
         if (rc == ST_OK)
             send_command(s, RTMP_CSID_COMMAND, 0, &b);
@@ -254,10 +264,28 @@ static int handle_publish(struct rtmp_session *s, double txn, const struct amf_v
     s->media_stream_id = s->media_stream_id ? s->media_stream_id : RTMP_MEDIA_STREAM_ID;
     if (nargs < 2 || set_stream_name(s, &args[1]) != ST_OK)
         return rtmp_session_send_status(s, "error", "NetStream.Publish.BadName", "invalid stream name");
+    if (s->publish_pending) {
+        s->error = "publish while another publish is pending";
+        return ST_ERROR;
+    }
     struct rtmp_session_verdict v = {0};
-    if (s->handler->on_publish(s, s->stream_name, &v) != ST_OK)
-        return rtmp_session_send_status(s, "error", v.code ? v.code : "NetStream.Publish.BadName",
-                                        v.description ? v.description : "publish refused");
+    int rc = s->handler->on_publish(s, s->stream_name, &v);
+    if (rc == ST_AGAIN) {
+        s->publish_pending = 1;
+        return ST_OK;
+    }
+    s->publish_pending = 1;
+    return rtmp_session_publish_decided(s, rc == ST_OK, &v);
+}
+
+int rtmp_session_publish_decided(struct rtmp_session *s, int ok, const struct rtmp_session_verdict *v)
+{
+    if (!s->publish_pending)
+        return ST_ERROR;
+    s->publish_pending = 0;
+    if (!ok)
+        return rtmp_session_send_status(s, "error", v && v->code ? v->code : "NetStream.Publish.BadName",
+                                        v && v->description ? v->description : "publish refused");
     s->role = RTMP_ROLE_PUBLISHER;
     char desc[RTMP_SESSION_MAX_NAME + 32];
     snprintf(desc, sizeof(desc), "%s is now published.", s->stream_name);
@@ -268,7 +296,15 @@ static int start_play(struct rtmp_session *s, int reset)
 {
     struct rtmp_session_verdict v = {0};
     char desc[RTMP_SESSION_MAX_NAME + 32];
-    /* Tell the player before the owner queues media, so status precedes data. */
+    /* Ask first, so a refused player never sees Play.Start. The owner's
+     * start-up frames queue behind our private bytes, which the output
+     * queue always sends first, so the status still precedes the media. */
+    s->role = RTMP_ROLE_PLAYER;
+    if (s->handler->on_play(s, s->stream_name, &v) != ST_OK) {
+        s->role = RTMP_ROLE_NONE;
+        return rtmp_session_send_status(s, "error", v.code ? v.code : "NetStream.Play.StreamNotFound",
+                                        v.description ? v.description : "stream not found");
+    }
     int rc = rtmp_session_send_user_control(s, RTMP_UC_STREAM_BEGIN, s->media_stream_id);
     if (reset) {
         snprintf(desc, sizeof(desc), "Playing and resetting %s.", s->stream_name);
@@ -288,12 +324,6 @@ static int start_play(struct rtmp_session *s, int reset)
     if (rc != ST_OK) {
         s->error = "output buffer full";
         return ST_ERROR;
-    }
-    s->role = RTMP_ROLE_PLAYER;
-    if (s->handler->on_play(s, s->stream_name, &v) != ST_OK) {
-        s->role = RTMP_ROLE_NONE;
-        return rtmp_session_send_status(s, "error", v.code ? v.code : "NetStream.Play.StreamNotFound",
-                                        v.description ? v.description : "stream not found");
     }
     return ST_OK;
 }
@@ -335,6 +365,12 @@ static int handle_play2(struct rtmp_session *s, const struct amf_value *args, si
 
 static void stop_role(struct rtmp_session *s)
 {
+    if (s->publish_pending) {
+        /* Stopped before the decision: the owner drops it when it arrives. */
+        s->publish_pending = 0;
+        if (s->handler->on_unpublish)
+            s->handler->on_unpublish(s);
+    }
     if (s->role == RTMP_ROLE_PUBLISHER) {
         s->role = RTMP_ROLE_NONE;
         if (s->handler->on_unpublish)

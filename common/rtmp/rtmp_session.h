@@ -41,6 +41,7 @@ enum rtmp_session_role { RTMP_ROLE_NONE = 0, RTMP_ROLE_PUBLISHER, RTMP_ROLE_PLAY
 struct rtmp_session_verdict {
     const char *code;        /* status code on refusal, e.g. "NetStream.Publish.BadName" */
     const char *description; /* human-readable reason, sent to the client and logged */
+    const char *redirect;    /* connect refusal only: URL of a node to try instead (ex.redirect) */
 };
 
 struct rtmp_session_handler {
@@ -49,18 +50,24 @@ struct rtmp_session_handler {
      * v->description. May be NULL (accept). */
     int (*on_connect)(struct rtmp_session *s, struct rtmp_session_verdict *v);
     /* publish(name). ST_OK: the session sends NetStream.Publish.Start.
-     * ST_ERROR: it sends v->code/description and stays connected. */
+     * ST_ERROR: it sends v->code/description and stays connected.
+     * ST_AGAIN: the decision needs a round trip (a directory claim); the
+     * owner answers later with rtmp_session_publish_decided. Media arriving
+     * meanwhile is dropped (clients wait for Publish.Start anyway). */
     int (*on_publish)(struct rtmp_session *s, const char *name, struct rtmp_session_verdict *v);
-    /* play(name). ST_OK: the session has already sent StreamBegin,
-     * Play.Start and |RtmpSampleAccess, the owner starts delivery. ST_ERROR:
-     * v->code (e.g. NetStream.Play.StreamNotFound) is sent. */
+    /* play(name). ST_OK: the owner starts delivery (queues frames); the
+     * session then sends StreamBegin, Play.Start and |RtmpSampleAccess, which
+     * go out before those frames. ST_ERROR: only v->code (e.g.
+     * NetStream.Play.StreamNotFound) is sent. */
     int (*on_play)(struct rtmp_session *s, const char *name, struct rtmp_session_verdict *v);
     /* Audio, video or data message from the publisher (data already stripped
      * of @setDataFrame, so it starts with the handler name such as
      * "onMetaData"). The payload is borrowed for the duration of the call. */
     void (*on_media)(struct rtmp_session *s, uint8_t type, uint32_t timestamp, const uint8_t *payload,
                      uint32_t length);
-    /* The publisher stopped (FCUnpublish/deleteStream/closeStream). */
+    /* The publisher stopped (deleteStream/closeStream, or the connection
+     * ended); FCUnpublish alone changes nothing, every client follows it
+     * with deleteStream. */
     void (*on_unpublish)(struct rtmp_session *s);
     /* The player stopped (deleteStream/closeStream). */
     void (*on_stop_play)(struct rtmp_session *s);
@@ -96,6 +103,7 @@ struct rtmp_session {
     int object_encoding;   /* 0 or 3, echoed in the connect reply */
     uint32_t next_stream_id;
     uint32_t media_stream_id; /* message stream of publish/play */
+    int publish_pending; /* on_publish answered ST_AGAIN, decision not in yet */
     int paused;
     int receive_audio, receive_video;
     uint32_t buffer_length_ms; /* last SetBufferLength */
@@ -114,6 +122,11 @@ void rtmp_session_free(struct rtmp_session *s);
 /* Process received bytes (all of them, or fail). ST_OK, or ST_ERROR with
  * s->error set. Handler callbacks run from inside this call. */
 int rtmp_session_feed(struct rtmp_session *s, const uint8_t *in, size_t len);
+
+/* Complete a publish that on_publish left pending: ok != 0 makes the
+ * session a publisher and sends Publish.Start, else v's status is sent.
+ * ST_OK, or ST_ERROR if nothing was pending or the output is full. */
+int rtmp_session_publish_decided(struct rtmp_session *s, int ok, const struct rtmp_session_verdict *v);
 
 /* Send helpers for the owner (append to s->out). */
 int rtmp_session_send_status(struct rtmp_session *s, const char *level, const char *code, const char *description);

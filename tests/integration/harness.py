@@ -109,7 +109,7 @@ atexit.register(_cleanup)
 
 
 def _on_signal(signum, frame):
-    kill_all()
+    _cleanup()
     os._exit(128 + signum)
 
 
@@ -504,7 +504,7 @@ def main():
     def watchdog():
         sys.stderr.write('\nTEST FILE TIMEOUT after %.0f s: killing everything\n' % limit)
         sys.stderr.flush()
-        kill_all()
+        _cleanup()
         os._exit(3)
     t = threading.Timer(limit, watchdog)
     t.daemon = True

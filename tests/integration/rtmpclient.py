@@ -594,6 +594,23 @@ class RtmpClient:
             csid = 4 if mtype == AUDIO else 6 if mtype == VIDEO else 5
         self.send_message(csid, mtype, payload, stream_id=self.stream_id, timestamp=timestamp)
 
+    def send_media_messages(self, msgs, ts_offset=0, pace=False):
+        """Re-send recorded media/data messages on our stream with our chunk size.
+        pace: follow their timestamps in wall time. Returns bytes sent."""
+        n = 0
+        t0 = time.monotonic()
+        ts0 = msgs[0].timestamp if msgs else 0
+        for m in msgs:
+            if pace:
+                delay = t0 + (m.timestamp - ts0) / 1000.0 - time.monotonic()
+                if delay > 0:
+                    self.read_for(delay)
+            b = self.message_bytes(5 if m.type == DATA_AMF0 else 4 if m.type == AUDIO else 6,
+                                   m.type, m.payload, self.stream_id, m.timestamp + ts_offset)
+            self.send_raw(b)
+            n += len(b)
+        return n
+
     def poll(self):
         """Read whatever is available right now without blocking (for replay)."""
         out = []
@@ -617,19 +634,36 @@ def parse_capture(path):
     return data, r.messages()
 
 
-def replay_capture(client, path, pace=True, hold_before=(), hold_seconds=0.0, max_wait=15.0):
+def capture_media(path):
+    """Media and data messages (types 8, 9, 18) of a recorded c2s capture, in order."""
+    return [m for m in parse_capture(path)[1] if m.type in (AUDIO, VIDEO, DATA_AMF0)]
+
+
+def replay_capture(client, path, pace=True, hold_before=(), hold_seconds=0.0, max_wait=15.0,
+                   tail_seconds=0.5, on_message=None):
     """Replay a recorded client byte stream against the server.
 
     Sends C0C1 (1537 bytes), reads S0S1S2 (3073 bytes), then sends the rest.
     pace: send message by message, sleeping so media timestamps follow wall time.
     hold_before: command names (e.g. 'deleteStream') before which sending pauses for
-    hold_seconds while server output is collected. Returns every message received."""
+    hold_seconds while server output is collected; tail_seconds: collect output after
+    the last byte. on_message(msg) is called for each message as it arrives.
+    Returns every message received."""
     data, msgs = parse_capture(path)
     client.send_raw(data[:1 + HANDSHAKE_SIZE])
     client.recv_exact(1 + 2 * HANDSHAKE_SIZE)
     base = 1 + 2 * HANDSHAKE_SIZE
     client.send_raw(data[1 + HANDSHAKE_SIZE:base])
     got = []
+
+    class Got(list):
+        def __iadd__(self, more):
+            for x in more:
+                if on_message:
+                    on_message(x)
+                self.append(x)
+            return self
+    got = Got()
     pos = 0
     t0 = None
     ts0 = None
@@ -654,5 +688,5 @@ def replay_capture(client, path, pace=True, hold_before=(), hold_seconds=0.0, ma
         pos = m.end_offset
         if pace or (m.type == COMMAND_AMF0):
             got += client.poll()
-    got += client.read_for(0.5)
-    return got
+    got += client.read_for(tail_seconds)
+    return list(got)

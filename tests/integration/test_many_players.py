@@ -13,7 +13,7 @@ RSS_LIMIT_KB = 64 * 1024
 
 
 class ManyPlayers(harness.ServerTestCase):
-    SETS = {'player_max_behind': '3s', 'socket_sndbuf': '65536'}
+    SETS = {'player_max_behind': '3s', 'socket_sndbuf': '64k'}
 
     def test_many_players_and_stalled_one(self):
         self.publish('many')

@@ -24,7 +24,8 @@ static void check_prefixes(const uint8_t *p, size_t n)
         const char *err = NULL;
         uint8_t *copy = malloc(i ? i : 1); /* exact size so ASan sees overreads */
         memcpy(copy, p, i);
-        cr_assert_eq(amf0_decode(i ? copy : NULL, i, &v, &used, &err), ST_ERROR, "prefix %zu of %zu", i, n);
+        cr_assert_eq(amf0_decode(i ? copy : NULL, i, &v, &used, &err), ST_ERROR,
+                     "prefix %zu of %zu", i, n);
         cr_assert_not_null(err);
         cr_assert_eq(v.type, AMF_UNDEFINED);
         cr_assert_null(v.props);
@@ -452,6 +453,14 @@ Test(amf0, reference_copy_keeps_depth_cap)
     cr_assert_eq(amf0_decode_all(p, n + m + 2, 4, &vals, &cnt, &err), ST_OK, "%s", err);
     cr_assert_eq(amf_value_height(&vals[1]), AMF0_MAX_DEPTH);
     amf_values_free(vals, cnt);
+}
+
+Test(amf0, allocation_budget_scales_with_input)
+{
+    /* A 10-byte message may never allocate megabytes, a large one gets room. */
+    cr_assert_lt(amf_value_budget(10), 128 * 1024);
+    cr_assert_geq(amf_value_budget(1 << 20), 128u << 20);
+    cr_assert_eq(amf_value_budget(SIZE_MAX / 2), SIZE_MAX);
 }
 
 Test(amf0, reference_amplification_is_bounded)

@@ -19,7 +19,8 @@ static void check_prefixes(const uint8_t *p, size_t n)
         const char *err = NULL;
         uint8_t *copy = malloc(i ? i : 1);
         memcpy(copy, p, i);
-        cr_assert_eq(amf3_decode(i ? copy : NULL, i, &v, &used, &err), ST_ERROR, "prefix %zu of %zu", i, n);
+        cr_assert_eq(amf3_decode(i ? copy : NULL, i, &v, &used, &err), ST_ERROR,
+                     "prefix %zu of %zu", i, n);
         cr_assert_not_null(err);
         cr_assert_eq(v.type, AMF_UNDEFINED);
         free(copy);

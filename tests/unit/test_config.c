@@ -390,7 +390,7 @@ Test(config, long_comment_line_is_still_too_long)
     char *text = malloc(CONFIG_MAX_LINE + 16);
     text[0] = '#';
     memset(text + 1, 'c', CONFIG_MAX_LINE + 4);
-    strcpy(text + CONFIG_MAX_LINE + 5, "\n");
+    memcpy(text + CONFIG_MAX_LINE + 5, "\n", 2);
     load_err(text, "t.conf:1: line too long (max 4096 bytes)");
     free(text);
 }
@@ -464,8 +464,8 @@ Test(config, load_big_file)
     char *text = malloc(lines * 20 + 32);
     size_t n = 0;
     for (size_t i = 0; i < lines; i++)
-        n += (size_t)sprintf(text + n, "# comment %zu\n", i);
-    strcpy(text + n, "rtmp_port 2003\n");
+        n += (size_t)snprintf(text + n, lines * 20 + 32 - n, "# comment %zu\n", i);
+    memcpy(text + n, "rtmp_port 2003\n", 16);
     char *path = write_tmp(text);
     cr_assert_eq(config_load_file(table, NT, &s, path, err, sizeof(err)), ST_OK, "%s", err);
     cr_assert_eq(s.port, 2003);
@@ -601,4 +601,34 @@ Test(config, every_prefix)
             cr_assert_eq(s.tls, 1);
         }
     }
+}
+
+Test(config, null_text_with_zero_length)
+{
+    cr_assert_eq(config_load_string(table, NT, &s, "t.conf", NULL, 0, err, sizeof(err)), ST_OK);
+}
+
+Test(config, file_too_large)
+{
+    char *path = strdup("/tmp/test_config_big_XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    /* Exactly 16 MiB of comment lines loads; one byte more is refused. */
+    size_t limit = 16u * 1024 * 1024;
+    char *text = malloc(limit + 1);
+    for (size_t i = 0; i < limit; i += 64) {
+        memset(text + i, '#', 63);
+        text[i + 63] = '\n';
+    }
+    cr_assert_eq(write(fd, text, limit), (ssize_t)limit);
+    cr_assert_eq(config_load_file(table, NT, &s, path, err, sizeof(err)), ST_OK, "%s", err);
+    cr_assert_eq(write(fd, "\n", 1), 1);
+    close(fd);
+    char want[256];
+    snprintf(want, sizeof(want), "%s: file too large (max 16777216 bytes)", path);
+    cr_assert_eq(config_load_file(table, NT, &s, path, err, sizeof(err)), ST_ERROR);
+    cr_assert_str_eq(err, want);
+    unlink(path);
+    free(path);
+    free(text);
 }

@@ -24,6 +24,7 @@
 
 struct rec {
     uint32_t csid, type, length, timestamp, stream_id;
+    uint32_t pad; /* explicit, so memcmp of records compares no padding */
     uint64_t hash; /* FNV-1a of the payload */
 };
 
@@ -88,7 +89,7 @@ static void run_cuts(const uint8_t *d, size_t len, const size_t *cuts, size_t nc
                 o->m = realloc(o->m, o->cap * sizeof(*o->m));
                 cr_assert_not_null(o->m);
             }
-            o->m[o->n++] = (struct rec){m.csid, m.type, m.length, m.timestamp, m.stream_id, fnv(m.payload, m.length)};
+            o->m[o->n++] = (struct rec){m.csid, m.type, m.length, m.timestamp, m.stream_id, 0, fnv(m.payload, m.length)};
             o->counts[m.type]++;
             if (m.type == 1 && m.length >= 4) {
                 if (!o->csc_after)

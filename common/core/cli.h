@@ -1,0 +1,19 @@
+/*
+ * cli: the command line every binary shares. Settings are applied in this
+ * order: built-in defaults, --config FILE, environment (<env_prefix><NAME>),
+ * then flags (--set NAME=VALUE, --listen, --log-level). --help, --version
+ * and --check-config are answered here. Boot-time only.
+ */
+#ifndef SC_CLI_H
+#define SC_CLI_H
+
+#include "core/config.h"
+
+/* Fill settings from the command line. Returns ST_OK (run the program),
+ * ST_DONE (answered --help/--version/--check-config: exit 0) or ST_ERROR
+ * (message printed: exit 1). settings must be freed with config_free in every
+ * case. */
+int cli_load_settings(const char *prog, int argc, char **argv, const struct config_directive *table, size_t n,
+                      void *settings, const char *env_prefix);
+
+#endif

@@ -1,0 +1,36 @@
+#include "edge_config.h"
+
+#include "live/live_config.h"
+
+#include <stddef.h>
+
+#define E(f) offsetof(struct edge_config, f)
+
+static const struct config_directive edge_directives[] = {
+    {"workers", CONFIG_INT, E(workers), "0", 0, 256, "worker processes sharing the ports (0 = one per core)"},
+    {"max_players", CONFIG_INT, E(max_players), "0", 0, 10000000,
+     "players per worker before new RTMP clients are redirected to a less loaded edge (0 = no limit)"},
+    {"linger", CONFIG_MS, E(linger), "5s", 0, 3600000,
+     "a stream stays subscribed this long after its last player left (a quick reconnect skips the snapshot)"},
+    {"play_wait", CONFIG_MS, E(play_wait), "10s", 0, 3600000,
+     "a player of a stream that exists nowhere gets NetStream.Play.StreamNotFound after this (0 = wait forever)"},
+    {"stale_after", CONFIG_MS, E(stale_after), "3s", 500, 600000,
+     "a subscribed stream silent this long is looked up again (its origin may have moved)"},
+    {"log_level", CONFIG_STRING, E(log_level), "info", 0, 0, "debug, info, warn or error"},
+};
+
+#define EDGE_TABLE_MAX 64
+
+const struct config_directive *edge_config_table(size_t *n)
+{
+    static struct config_directive table[EDGE_TABLE_MAX];
+    static size_t count;
+    if (count == 0) {
+        live_config_append(table, EDGE_TABLE_MAX, &count, offsetof(struct edge_config, live));
+        cluster_config_append(table, EDGE_TABLE_MAX, &count, offsetof(struct edge_config, node));
+        config_append_table(table, EDGE_TABLE_MAX, &count, edge_directives,
+                            sizeof(edge_directives) / sizeof(edge_directives[0]), 0);
+    }
+    *n = count;
+    return table;
+}

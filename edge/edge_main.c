@@ -1,0 +1,158 @@
+/*
+ * edge: the player-facing process. A master forks one worker per core (or
+ * `workers`), restarts a worker that dies, and passes SIGTERM/SIGINT on so
+ * workers finish and exit. Workers share the listening port through
+ * SO_REUSEPORT and nothing else (edge_worker.h).
+ */
+#include "cluster/cluster_directory.h"
+#include "core/cli.h"
+#include "core/log.h"
+#include "core/status.h"
+#include "edge_config.h"
+#include "edge_worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EDGE_MAX_WORKERS 256
+
+static volatile sig_atomic_t edge_stop_signal;
+static volatile sig_atomic_t edge_child_signal;
+
+static void on_stop(int sig) { edge_stop_signal = sig; }
+static void on_child(int sig) { edge_child_signal = 1; }
+
+static pid_t spawn_worker(const struct edge_config *cfg, int index, const char *edge_id, const sigset_t *oldmask)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* Child: plain signal dispositions; the worker's loop installs its own. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    sigprocmask(SIG_SETMASK, oldmask, NULL);
+    _exit(edge_worker_run(cfg, index, edge_id));
+}
+
+int main(int argc, char **argv)
+{
+    static struct edge_config cfg;
+    size_t n;
+    const struct config_directive *table = edge_config_table(&n);
+    int rc = cli_load_settings("edge", argc, argv, table, n, &cfg, "SC_EDGE_");
+    if (rc != ST_OK) {
+        config_free(table, n, &cfg);
+        return rc == ST_DONE ? 0 : 1;
+    }
+    rc = 1;
+    enum log_level level;
+    if (log_parse_level(cfg.log_level, &level) != ST_OK) {
+        fprintf(stderr, "edge: log_level: unknown level '%s'\n", cfg.log_level);
+        goto out;
+    }
+    log_set_level(level);
+    signal(SIGPIPE, SIG_IGN);
+    /* Workers share the port: each binds it with SO_REUSEPORT. Edges take no publishers. */
+    cfg.live.reuse_port = 1;
+    cfg.live.allow_publish = 0;
+    cfg.live.allow_play = 1;
+    int nworkers = cfg.workers > 0 ? (int)cfg.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nworkers < 1)
+        nworkers = 1;
+    if (nworkers > EDGE_MAX_WORKERS)
+        nworkers = EDGE_MAX_WORKERS;
+    char edge_id[CLUSTER_ID_MAX];
+    if (cfg.node.node_id && cfg.node.node_id[0]) {
+        snprintf(edge_id, sizeof(edge_id), "%s", cfg.node.node_id);
+    } else {
+        char host[64] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        const char *port = strrchr(cfg.live.rtmp_listen, ':');
+        snprintf(edge_id, sizeof(edge_id), "edge-%s-%s", host, port ? port + 1 : "1935");
+    }
+
+    /* Signals are blocked except inside sigsuspend, so none is lost between
+     * checking the flags and waiting. */
+    sigset_t block, oldmask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &block, &oldmask);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_child;
+    sigaction(SIGCHLD, &sa, NULL);
+
+    pid_t pids[EDGE_MAX_WORKERS];
+    time_t started[EDGE_MAX_WORKERS];
+    for (int i = 0; i < nworkers; i++) {
+        pids[i] = spawn_worker(&cfg, i, edge_id, &oldmask);
+        started[i] = time(NULL);
+    }
+    LOG_INFO("edge %s master pid=%d node=%s workers=%d rtmp=%s", SC_VERSION, (int)getpid(), edge_id, nworkers,
+             cfg.live.rtmp_listen);
+    while (!edge_stop_signal) {
+        sigsuspend(&oldmask);
+        if (!edge_child_signal)
+            continue;
+        edge_child_signal = 0;
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (int i = 0; i < nworkers; i++) {
+                if (pids[i] != pid)
+                    continue;
+                if (edge_stop_signal)
+                    break;
+                LOG_WARN("edge: worker %d (pid %d) died (%s %d); restarting", i, (int)pid,
+                         WIFSIGNALED(status) ? "signal" : "exit",
+                         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+                /* A worker that dies at once would spin: back off a second. */
+                if (time(NULL) - started[i] < 1)
+                    sleep(1);
+                pids[i] = spawn_worker(&cfg, i, edge_id, &oldmask);
+                started[i] = time(NULL);
+            }
+        }
+    }
+    LOG_INFO("edge: signal %d, stopping %d workers", (int)edge_stop_signal, nworkers);
+    for (int i = 0; i < nworkers; i++)
+        if (pids[i] > 0)
+            kill(pids[i], SIGTERM);
+    /* Give workers 10 s to finish, then insist. */
+    time_t deadline = time(NULL) + 10;
+    int alive = nworkers;
+    while (alive > 0) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            alive--;
+            continue;
+        }
+        if (pid < 0 && errno == ECHILD)
+            break;
+        if (time(NULL) > deadline) {
+            for (int i = 0; i < nworkers; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], SIGKILL);
+            deadline = time(NULL) + 5;
+        }
+        usleep(20000);
+    }
+    LOG_INFO("edge stopped");
+    rc = 0;
+out:
+    config_free(table, n, &cfg);
+    return rc;
+}
