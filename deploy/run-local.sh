@@ -1,34 +1,55 @@
 #!/usr/bin/env bash
-# One command to a working local node: installs what is needed, builds, starts
-# the origin in standalone mode (it ingests and also serves players), prints
-# the URLs, stays in the foreground and stops everything on Ctrl-C/SIGTERM.
-#   SC_RTMP_PORT   RTMP port (default 1935)
+# One command to a working local cluster: installs what is needed, builds,
+# starts Redis (the directory), one origin (ingest) and one edge with two
+# workers (players), prints the URLs, stays in the foreground and stops
+# everything it started on Ctrl-C or SIGTERM.
 #   SC_HOST        host name or address printed in the URLs (default 127.0.0.1)
+#   SC_RTMP_PORT   origin RTMP port (default 1935); the edge uses the next one
+#   SC_REDIS_PORT  Redis port (default 6390, away from a system Redis on 6379)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ./tests/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+cmake --build build -j"$(nproc)" --target origin edge >/dev/null
 
-port=${SC_RTMP_PORT:-1935}
 host=${SC_HOST:-127.0.0.1}
+origin_port=${SC_RTMP_PORT:-1935}
+edge_port=$((origin_port + 1))
+redis_port=${SC_REDIS_PORT:-6390}
+run=$(mktemp -d /tmp/streamcluster.XXXXXX)
 pids=()
 cleanup() {
   trap - INT TERM EXIT
+  echo "stopping..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 trap cleanup INT TERM EXIT
 
-./build/origin --config deploy/origin.conf --listen "0.0.0.0:$port" &
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1; see the logs in $run" >&2
+  exit 1
+}
+
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$run/redis.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
-echo "publish: rtmp://$host:$port/live/stream"
-echo "play: rtmp://$host:$port/live/stream"
-echo "(try: ffmpeg -re -f lavfi -i testsrc=size=640x360:rate=25 -f lavfi -i sine -c:v libx264 -g 50 -c:a aac -f flv rtmp://$host:$port/live/stream"
-echo "  and: ffplay rtmp://$host:$port/live/stream ; Ctrl-C stops the node)"
-wait "${pids[0]}"
+wait_port "$redis_port"
+./build/origin --config deploy/origin.conf --listen "0.0.0.0:$origin_port" \
+  --set cluster=on --set redis="127.0.0.1:$redis_port" --set advertise_host=127.0.0.1 &
+pids+=($!)
+./build/edge --config deploy/edge.conf --listen "0.0.0.0:$edge_port" \
+  --set workers=2 --set redis="127.0.0.1:$redis_port" --set advertise_host="$host" &
+pids+=($!)
+wait_port "$origin_port"
+wait_port "$edge_port"
+echo "publish: rtmp://$host:$origin_port/live/stream"
+echo "play: rtmp://$host:$edge_port/live/stream"
+echo "play-origin: rtmp://$host:$origin_port/live/stream"
+echo "(publish with: ffmpeg -re -f lavfi -i testsrc=size=640x360:rate=25 -f lavfi -i sine -c:v libx264 -g 50 -c:a aac -f flv rtmp://$host:$origin_port/live/stream"
+echo " play with: ffplay rtmp://$host:$edge_port/live/stream ; any stream name works; Ctrl-C stops everything)"
+wait -n "${pids[@]}"

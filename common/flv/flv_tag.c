@@ -109,13 +109,22 @@ static int collect(struct flv_reader *r, size_t want, const uint8_t *in, size_t 
     return r->pending.len == want;
 }
 
+/* Signature and version are checked on every byte that has arrived, so a
+ * peer sending something else fails at once instead of after 9 bytes. */
+static int check_signature(struct flv_reader *r)
+{
+    static const uint8_t sig[4] = { 'F', 'L', 'V', 1 };
+    size_t n = r->pending.len < 4 ? r->pending.len : 4;
+    if (memcmp(r->pending.data, sig, n < 3 ? n : 3) != 0)
+        return reader_fail(r, "not an FLV file");
+    if (n == 4 && r->pending.data[3] != sig[3])
+        return reader_fail(r, "unsupported FLV version");
+    return ST_OK;
+}
+
 static int check_file_header(struct flv_reader *r)
 {
     const uint8_t *h = r->pending.data;
-    if (h[0] != 'F' || h[1] != 'L' || h[2] != 'V')
-        return reader_fail(r, "not an FLV file");
-    if (h[3] != 1)
-        return reader_fail(r, "unsupported FLV version");
     uint32_t offset = rd_be32(h + 5);
     if (offset < FLV_HEADER_SIZE)
         return reader_fail(r, "FLV data offset too small");
@@ -157,7 +166,7 @@ int flv_reader_feed(struct flv_reader *r, const uint8_t *in, size_t len, size_t 
             if (r->pending.len < FLV_HEADER_SIZE) {
                 if ((got = collect(r, FLV_HEADER_SIZE, in, len, &used)) < 0)
                     return reader_fail(r, "out of memory");
-                if (got && check_file_header(r) != ST_OK)
+                if (check_signature(r) != ST_OK || (got && check_file_header(r) != ST_OK))
                     return ST_ERROR;
                 break;
             }

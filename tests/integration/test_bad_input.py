@@ -150,7 +150,7 @@ class BadInput(harness.ServerTestCase):
         port = s.getsockname()[1]
         self._send(s, bytes([v]) + bytes(1536))
         self._expect_closed(s, 'C0 version 0x%02x' % v)
-        self._after(port, 'C0 version 0x%02x' % v, r'version|handshake|c0|unsupported')
+        self._after(port, 'C0 version 0x%02x' % v, r'version|handshake|c0|unsupported|rtmpe')
 
     def test_f_version_06(self):
         self._bad_version(0x06)

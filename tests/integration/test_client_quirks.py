@@ -135,6 +135,12 @@ class Quirks(harness.ServerTestCase):
             starts = [m for m in p.received if m.name == 'onStatus'
                       and m.amf[3].get('code') == 'NetStream.Play.Start']
             self.assertLessEqual(len(starts), 1, '%s player: repeated Play.Start' % who)
+        # libavformat's FLV demuxer takes an onMetaData with a non-zero timestamp for a
+        # subtitle packet and adds a bogus 'text' stream (nginx-rtmp sends metadata at 0)
+        for who, p in (('early', early), ('late', late)):
+            bad = [m for m in p.received if is_metadata(m) and m.timestamp != 0]
+            self.assertFalse(bad, '%s player: onMetaData with non-zero timestamp: %r'
+                             % (who, bad[:3]))
         late_meta = [metadata_obj(m).get('videodatarate') for m in late.received if is_metadata(m)]
         print('late player metadata marks: %s' % late_meta)
 

@@ -33,6 +33,8 @@ class LateJoin(harness.ServerTestCase):
         before = msgs[:idx]
         meta = [m for m in before if m.type == DATA_AMF0 and 'onMetaData' in (m.amf or [])[:2]]
         self.assertTrue(meta, 'no onMetaData before first video: %s' % c.summary(30))
+        self.assertEqual(meta[0].timestamp, 0, 'onMetaData timestamp not 0 (ffmpeg then sees a '
+                         'bogus subtitle stream): %r' % meta[0])
         first_coded = next((i for i, m in enumerate(msgs) if m.is_coded_media()), None)
         ash = next((i for i, m in enumerate(msgs) if m.is_audio_seq_header()), None)
         vsh = next((i for i, m in enumerate(msgs) if m.is_video_seq_header()), None)

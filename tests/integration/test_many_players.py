@@ -13,7 +13,8 @@ RSS_LIMIT_KB = 64 * 1024
 
 
 class ManyPlayers(harness.ServerTestCase):
-    SETS = {'player_max_behind': '3s', 'socket_sndbuf': '64k'}
+    # small queue so the stalled player starts dropping within ~2 s, then is cut 3 s later
+    SETS = {'player_max_behind': '3s', 'socket_sndbuf': '64k', 'player_max_queue': '128k'}
 
     def test_many_players_and_stalled_one(self):
         self.publish('many')

@@ -14,6 +14,8 @@ class PublishPlay(harness.ServerTestCase):
         by_type = {s.get('codec_type'): s for s in streams}
         self.assertIn('video', by_type, streams)
         self.assertIn('audio', by_type, streams)
+        self.assertEqual(len(streams), 2, 'expected exactly one video and one audio stream: %r'
+                         % [(x.get('codec_type'), x.get('codec_name')) for x in streams])
         v, a = by_type['video'], by_type['audio']
         self.assertEqual(v.get('codec_name'), 'h264')
         self.assertEqual((v.get('width'), v.get('height')), (320, 240))
