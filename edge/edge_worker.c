@@ -26,6 +26,7 @@ struct edge_worker {
     void *zctx;
     ev_timer tick;
     uint32_t nstreams;
+    uint64_t last_bytes_out; /* for the out-bps figure reported each tick */
 };
 
 /* One stream this worker carries: the upstream side of a live_stream. */
@@ -111,6 +112,16 @@ static void on_message(void *ctx, const struct cluster_wire_header *h, const uin
         }
         es->epoch = h->epoch;
         es->need_rebase = es->have_ts;
+    }
+    if (h->flags & CLUSTER_FLAG_METADATA) {
+        /* Metadata travels at timestamp 0 (see live_server.c) and stays out
+         * of the timeline rebasing. */
+        struct fanout_frame *mf = fanout_frame_new(h->kind, h->flags, 0, body, len, (uint32_t)w->cfg->live.chunk_size);
+        if (mf) {
+            live_server_push(&w->srv, es->st, mf);
+            fanout_frame_unref(mf);
+        }
+        return;
     }
     if (es->need_rebase) {
         /* Continue right after what players already have: timestamps never
@@ -303,7 +314,9 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct edge_worker *w = t->data;
     uint64_t now = now_ms(w);
-    cluster_directory_set_load(&w->dir, live_server_players(&w->srv), 0);
+    uint64_t out = w->srv.stats.bytes_out;
+    cluster_directory_set_load(&w->dir, live_server_players(&w->srv), (out - w->last_bytes_out) * 8);
+    w->last_bytes_out = out;
     for (int b = 0; b < LIVE_REGISTRY_BUCKETS; b++) {
         for (struct live_stream *st = w->srv.registry.buckets[b]; st; st = st->next) {
             struct edge_stream *es = st->source;

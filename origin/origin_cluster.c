@@ -175,7 +175,9 @@ static void lost_cb(void *ctx, const char *key)
 static void load_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct origin_cluster *oc = w->data;
-    cluster_directory_set_load(&oc->dir, live_server_players(oc->srv), 0);
+    uint64_t out = oc->srv->stats.bytes_out;
+    cluster_directory_set_load(&oc->dir, live_server_players(oc->srv), (out - oc->last_bytes_out) * 8);
+    oc->last_bytes_out = out;
 }
 
 void origin_cluster_hooks(struct origin_cluster *oc, struct live_hooks *hooks)

@@ -26,6 +26,7 @@ struct origin_cluster {
     struct cluster_directory dir;
     struct origin_claim *claims; /* pending claims */
     ev_timer load_timer;
+    uint64_t last_bytes_out; /* for the out-bps figure reported each second */
     char node_id[CLUSTER_ID_MAX];
     int started;
 };

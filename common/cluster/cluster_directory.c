@@ -135,6 +135,12 @@ struct dir_link {
     int down_logged; /* one warning per outage, not one per attempt */
 };
 
+union dir_cb {
+    cluster_claim_cb claim;
+    cluster_lookup_cb lookup;
+    cluster_route_cb route;
+};
+
 enum req_kind { REQ_CLAIM, REQ_HOLD, REQ_LOOKUP, REQ_ROUTE, REQ_BEST, REQ_REGISTER };
 
 struct dir_req {
@@ -144,11 +150,7 @@ struct dir_req {
     int released;   /* claim: release() came while it was in flight */
     uint32_t epoch; /* hold: the epoch being refreshed */
     ev_tstamp sent;
-    union {
-        cluster_claim_cb claim;
-        cluster_lookup_cb lookup;
-        cluster_route_cb route;
-    } cb;
+    union dir_cb cb;
     void *ctx;
     char key[DIR_KEY_MAX + 1];
 };
@@ -410,8 +412,7 @@ static void req_free(struct dir_req *r)
 static void req_fail(struct dir_req *r)
 {
     int kind = r->kind;
-    union { cluster_claim_cb claim; cluster_lookup_cb lookup; cluster_route_cb route; } cb;
-    memcpy(&cb, &r->cb, sizeof(cb));
+    union dir_cb cb = r->cb;
     void *ctx = r->ctx;
     req_free(r);
     if (kind == REQ_CLAIM && cb.claim)
@@ -464,6 +465,13 @@ static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata);
 
+/* Commands may be queued while the connect is in flight: hiredis sends them
+ * once it completes, or hands them back with NULL replies if it fails. */
+static int cmd_ready(const struct cluster_directory_private *p)
+{
+    return p->cmd.ac && (p->cmd.state == LINK_UP || p->cmd.state == LINK_CONNECTING);
+}
+
 /* Send one command; r (may be NULL: fire and forget) gets reply_cb. A
  * request that cannot be sent is failed from the next loop iteration. */
 static int dir_send(struct cluster_directory_private *p, struct dir_req *r, int argc, const char **argv)
@@ -471,7 +479,7 @@ static int dir_send(struct cluster_directory_private *p, struct dir_req *r, int 
     size_t lens[16];
     for (int i = 0; i < argc && i < 16; i++)
         lens[i] = strlen(argv[i]);
-    if (argc <= 16 && p->cmd.state == LINK_UP && p->cmd.ac &&
+    if (argc <= 16 && cmd_ready(p) &&
         redisAsyncCommandArgv(p->cmd.ac, r ? reply_cb : NULL, r, argc, argv, lens) == REDIS_OK) {
         if (r) {
             r->sent = ev_now(p->loop);
@@ -699,6 +707,8 @@ static void link_on_connect(const redisAsyncContext *cac, int status)
     }
     if (l->connects > 1)
         p->d->reconnects++;
+    for (struct dir_req *r = p->pending.next; r != &p->pending; r = r->next)
+        r->sent = ev_now(p->loop); /* queued while connecting: time them from now */
     heartbeat_run(p);
 }
 
@@ -1185,7 +1195,7 @@ void cluster_directory_release(struct cluster_directory *d, const char *key)
     for (struct dir_req *r = p->pending.next; r != &p->pending; r = r->next)
         if (r->kind == REQ_CLAIM && strcmp(r->key, key) == 0)
             r->released = 1;
-    if (p->cmd.state == LINK_UP)
+    if (cmd_ready(p))
         send_release(p, key);
 }
 
@@ -1247,7 +1257,7 @@ void cluster_directory_carry(struct cluster_directory *d, const char *key, int c
     } else if (!carrying) {
         return;
     }
-    if (p->cmd.state == LINK_UP)
+    if (cmd_ready(p))
         send_carry(p, key, carrying);
 }
 

@@ -15,6 +15,9 @@
  * header alone is enough to frame the stream. Reserved bits in the tag type
  * byte are ignored the same way; the filter (encryption) bit is an error since
  * the body would be unreadable.
+ *
+ * Errors are sticky (the reader stays failed) and report *consumed = 0: the
+ * stream cannot be resynchronised, so the position is of no use.
  */
 
 #define FLV_PREV_SIZE_LEN 4

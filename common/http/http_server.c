@@ -156,8 +156,8 @@ static int queue_response(struct http_server_conn *c, int status, const char *co
         return ST_ERROR;
     snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, status_reason(status));
     clen[0] = '\0';
-    if (status != 204)
-        snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", no_body ? (size_t)0 : len);
+    if (!no_body) /* a 304's length would have to be the 200's: leave it out */
+        snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", len);
     if (!c->keep_alive)
         conn_hdr = "Connection: close\r\n";
     else if (c->msg.version == 10)

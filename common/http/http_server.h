@@ -10,14 +10,14 @@
  * body (see http_request.h: bodies are refused with 413/501).
  *
  * Routing: exact path, or prefix when the route path ends in '*'
- * ("/hls/*" matches "/hls/a.m3u8"); exact routes win over prefixes, a longer
+ * ("/hls*" matches "/hls/a.m3u8"); exact routes win over prefixes, a longer
  * prefix over a shorter one. The server answers by itself: 404 (no route,
  * body says which path), 405 with Allow (method not allowed on the route;
  * HEAD is allowed wherever GET is), 501 (unknown method), the parser's status
  * with its reason for a malformed request, 408 when a request is not
  * complete within the timeout, 504 when an async handler has not answered
  * within it, 500 when a handler fails without answering. Every response
- * carries Content-Length (except 204/304) and
+ * carries Content-Length (except 204 and 304) and
  * "Access-Control-Allow-Origin: *"; a response that ends the connection
  * carries "Connection: close" and is followed by a lingering close (write
  * side shut, input drained briefly) so the client reads it before any RST.
@@ -53,6 +53,10 @@
  * handler; in it the server keeps the socket, timer and output buffer but
  * stops parsing, and the taker pushes bytes through the same bounded output
  * path. Nothing for it exists yet.
+ *
+ * I/O: plain recv/send on the accepted socket, confined to conn_read and
+ * conn_flush in the .c, so moving to net_transport (TLS, STYLE.md 8) changes
+ * only those two.
  *
  * Memory: boot-time for the server (slot table, route table inside the
  * struct); per-connection for each client (one allocation for the

@@ -344,6 +344,10 @@ static void on_media(struct rtmp_session *s, uint8_t type, uint32_t ts, const ui
         }
     } else if (data_is_metadata(payload, len)) {
         flags |= FANOUT_FLAG_METADATA;
+        /* Players' FLV demuxers (libavformat) skip onMetaData only at
+         * timestamp 0; at any other time it becomes a bogus text stream.
+         * nginx-rtmp sends it at 0 as well. */
+        ts = 0;
     }
     struct fanout_frame *f =
         fanout_frame_new(type, flags, ts, payload, len, (uint32_t)c->srv->settings->chunk_size);
@@ -393,7 +397,9 @@ static const struct rtmp_session_handler live_handler = {
 static int conn_writev(void *ctx, const struct iovec *iov, int iovcnt, size_t *written)
 {
     struct live_conn *c = ctx;
-    return net_transport_writev(&c->transport, iov, iovcnt, written);
+    int rc = net_transport_writev(&c->transport, iov, iovcnt, written);
+    c->srv->stats.bytes_out += *written;
+    return rc;
 }
 
 static void conn_free(struct live_conn *c)
@@ -472,6 +478,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
             break;
         }
         total += n;
+        c->srv->stats.bytes_in += n;
         c->last_read_ms = live_server_now_ms(c->srv);
         if (rtmp_session_feed(&c->session, buf, n) != ST_OK) {
             c->srv->stats.protocol_errors++;

@@ -77,6 +77,8 @@ struct live_server_stats {
     uint64_t publish_refused;
     uint64_t plays;
     uint64_t players_dropped_slow;
+    uint64_t bytes_out; /* written to clients */
+    uint64_t bytes_in;  /* read from clients */
 };
 
 struct live_server {

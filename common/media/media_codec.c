@@ -126,9 +126,10 @@ static int probe_enhanced(const uint8_t *body, size_t len, struct media_video_in
 
     out->enhanced = 1;
     out->keyframe = frame_type == FRAME_KEY;
-    /* A command frame carries a one-byte command instead of a FourCC (the
-     * spec's pseudocode, all versions), and packet types past v1's
-     * (multitrack, ModEx) move the FourCC: neither has a codec to report. */
+    /* In the spec's pseudocode a command frame (unless Metadata) carries a
+     * one-byte command instead of a FourCC, and the packet types added after
+     * v1 (Multitrack, ModEx) move the FourCC: neither names a codec here, and
+     * both pass through as OTHER rather than failing. */
     if ((frame_type == FRAME_COMMAND && packet_type != EX_METADATA) || packet_type > EX_LAST_V1) {
         out->codec = MEDIA_VIDEO_OTHER;
         return ST_OK;

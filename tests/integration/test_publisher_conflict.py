@@ -51,13 +51,26 @@ class PublisherConflict(harness.ServerTestCase):
                          'publisher silent %.1f s (< takeover idle 2 s) should still win: %r'
                          % (time.monotonic() - t0, dict(info)))
         c.close()
+        # a player that stays connected across the takeover (observed, reported)
+        across = self.raw(timeout=10)
+        across.connect()
+        across.create_stream()
+        across.play('take', wait=False)
         time.sleep(max(0.0, 2.6 - (time.monotonic() - t0)))
-        p2 = self.publish('take')
-        print('takeover playable %.1f s after SIGSTOP' % (time.monotonic() - t0))
+        p2 = self.publish('take', wait=False)
+        # the silent publisher's GOP cache stays playable until the takeover: wait for it
+        m = self.server.wait_log(r'publish takeover stream=live/take', 10)
+        self.assertIsNotNone(m, 'no takeover within 10 s of the new publisher')
+        print('takeover %.1f s after SIGSTOP: %s' % (time.monotonic() - t0, m.string.strip()))
+        harness.wait_playable(self.server, 'take', 10, p2)
         self.assert_decodes('take', 50, 20)
         self.assertIsNone(p2.poll())
         harness.kill(p, signal.SIGKILL)
         self.assert_alive()
+        msgs = across.read_for(2.0)
+        after = [x for x in across.received if x.type not in (8, 9)]
+        print('player connected across the takeover: %d media messages in the last 2 s; '
+              'non-media: %s' % (sum(1 for x in msgs if x.type in (8, 9)), after[-8:]))
         starts = [l for l in self.server.log().splitlines() if 'publish start stream=live/take' in l]
         self.assertGreaterEqual(len(starts), 2, 'expected two "publish start" lines: %r' % starts)
 

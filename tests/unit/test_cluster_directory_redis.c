@@ -656,6 +656,37 @@ Test(dir_redis, release_while_claim_in_flight_does_not_stick)
     cr_assert_eq(cmd_int("EXISTS t:stream:live/f"), 0);
 }
 
+Test(dir_redis, requests_right_after_start_wait_for_the_connect)
+{
+    static struct cluster_directory a;
+    struct cluster_directory_settings s = settings(600, 1500, 100);
+    struct claim_res r = {0, 99, 0};
+    cr_assert_eq(cluster_directory_start(&a, loop, &s, &origin_a), ST_OK);
+    dirs[0] = &a;
+    dir_loops[0] = loop;
+    cr_assert_eq(cluster_directory_claim(&a, "live/early", claim_cb, &r), ST_OK);
+    cr_assert(run_until(claim_done, &r, 3.0));
+    cr_assert_eq(r.result, CLUSTER_DIR_OK);
+    cr_assert_eq(r.epoch, 1);
+}
+
+Test(dir_redis, unreachable_redis_fails_requests_and_keeps_retrying)
+{
+    static struct cluster_directory a;
+    struct cluster_directory_settings s = settings(600, 1500, 100);
+    redis_kill();
+    cr_assert_eq(cluster_directory_start(&a, loop, &s, &origin_a), ST_OK);
+    dirs[0] = &a;
+    dir_loops[0] = loop;
+    struct claim_res r = {0, 99, 0};
+    cr_assert_eq(cluster_directory_claim(&a, "live/a", claim_cb, &r), ST_OK);
+    cr_assert(run_until(claim_done, &r, 1.0), "claim hung while Redis is unreachable");
+    cr_assert_eq(r.result, CLUSTER_DIR_ERROR);
+    redis_start();
+    cr_assert(run_until(is_connected, &a, 3.0), "never connected once Redis came up");
+    cr_assert_eq(claim(&a, "live/a").result, CLUSTER_DIR_OK);
+}
+
 Test(dir_redis, lookup_ok_and_not_found)
 {
     static struct cluster_directory a;
