@@ -16,6 +16,8 @@ static const struct config_directive edge_directives[] = {
      "a player of a stream that exists nowhere gets NetStream.Play.StreamNotFound after this (0 = wait forever)"},
     {"stale_after", CONFIG_MS, E(stale_after), "3s", 500, 600000,
      "a subscribed stream silent this long is looked up again (its origin may have moved)"},
+    {"http_listen", CONFIG_STRING, E(http_listen), "", 0, 0,
+     "HTTP API address HOST:PORT shared by the workers (/v1/route, /v1/stats, /metrics); empty = no HTTP"},
     {"log_level", CONFIG_STRING, E(log_level), "info", 0, 0, "debug, info, warn or error"},
 };
 

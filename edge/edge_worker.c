@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "fanout/fanout_frame.h"
+#include "live/live_api.h"
 #include "live/live_server.h"
 #include "rtmp/rtmp_session.h"
 
@@ -23,6 +24,7 @@ struct edge_worker {
     char node_id[CLUSTER_ID_MAX];
     struct live_server srv;
     struct cluster_directory dir;
+    struct live_api api;
     void *zctx;
     ev_timer tick;
     uint32_t nstreams;
@@ -349,20 +351,30 @@ int edge_worker_run(const struct edge_config *cfg, int index, const char *edge_i
                                .stream_unwatched = hook_stream_unwatched};
     if (live_server_start(&w.srv, w.loop, &cfg->live, &hooks) != ST_OK)
         goto out;
-    char rtmp[CLUSTER_ADDR_MAX];
+    char rtmp[CLUSTER_ADDR_MAX], http[CLUSTER_ADDR_MAX] = "";
     snprintf(rtmp, sizeof(rtmp), "%s:%d", cfg->node.advertise_host, live_server_port(&w.srv));
+    const char *http_port = cfg->http_listen ? strrchr(cfg->http_listen, ':') : NULL;
+    if (http_port)
+        snprintf(http, sizeof(http), "%s:%s", cfg->node.advertise_host, http_port + 1);
     struct cluster_directory_settings ds = {.redis_addr = cfg->node.redis,
                                             .prefix = cfg->node.redis_prefix,
                                             .claim_ttl = cfg->node.node_ttl,
                                             .node_ttl = cfg->node.node_ttl,
                                             .heartbeat = cfg->node.heartbeat};
-    struct cluster_node_info self = {.id = w.node_id, .role = "edge", .rtmp = rtmp, .http = "", .pub = "",
+    struct cluster_node_info self = {.id = w.node_id, .role = "edge", .rtmp = rtmp, .http = http, .pub = "",
                                      .router = "", .max_players = cfg->max_players};
     if (cluster_directory_start(&w.dir, w.loop, &ds, &self) != ST_OK) {
         live_server_stop(&w.srv);
         goto out;
     }
     cluster_directory_on_event(&w.dir, on_event, &w);
+    if (http_port && live_api_start(&w.api, w.loop, cfg->http_listen, 1, &w.srv, &w.dir, "edge", w.node_id, index) !=
+                         ST_OK) {
+        LOG_ERROR("edge worker %d: cannot serve HTTP on %s", index, cfg->http_listen);
+        cluster_directory_stop(&w.dir);
+        live_server_stop(&w.srv);
+        goto out;
+    }
     ev_timer_init(&w.tick, tick_cb, 1.0, 1.0);
     w.tick.data = &w;
     ev_timer_start(w.loop, &w.tick);
@@ -385,6 +397,7 @@ int edge_worker_run(const struct edge_config *cfg, int index, const char *edge_i
             st = next;
         }
     }
+    live_api_stop(&w.api);
     live_server_stop(&w.srv);
     cluster_directory_stop(&w.dir);
     rc = 0;

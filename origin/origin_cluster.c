@@ -211,17 +211,20 @@ int origin_cluster_start(struct origin_cluster *oc, struct ev_loop *loop, struct
     if (cluster_publisher_start(&oc->pub, loop, cfg->pub_listen, cfg->router_listen, (int)cfg->pub_hwm, snapshot_cb,
                                 oc) != ST_OK)
         return ST_ERROR;
-    char pub[CLUSTER_ADDR_MAX], router[CLUSTER_ADDR_MAX], rtmp[CLUSTER_ADDR_MAX];
+    char pub[CLUSTER_ADDR_MAX], router[CLUSTER_ADDR_MAX], rtmp[CLUSTER_ADDR_MAX], http[CLUSTER_ADDR_MAX] = "";
     advertised(cfg->pub_listen, cfg->node.advertise_host, pub, sizeof(pub));
     advertised(cfg->router_listen, cfg->node.advertise_host, router, sizeof(router));
     snprintf(rtmp, sizeof(rtmp), "%s:%d", cfg->node.advertise_host, live_server_port(srv));
+    const char *http_port = cfg->http_listen ? strrchr(cfg->http_listen, ':') : NULL;
+    if (http_port)
+        snprintf(http, sizeof(http), "%s:%s", cfg->node.advertise_host, http_port + 1);
     struct cluster_directory_settings ds = {.redis_addr = cfg->node.redis,
                                             .prefix = cfg->node.redis_prefix,
                                             .claim_ttl = cfg->claim_ttl,
                                             .node_ttl = cfg->node.node_ttl,
                                             .heartbeat = cfg->node.heartbeat};
     struct cluster_node_info self = {
-        .id = oc->node_id, .role = "origin", .rtmp = rtmp, .http = "", .pub = pub, .router = router};
+        .id = oc->node_id, .role = "origin", .rtmp = rtmp, .http = http, .pub = pub, .router = router};
     if (cluster_directory_start(&oc->dir, loop, &ds, &self) != ST_OK) {
         cluster_publisher_stop(&oc->pub);
         return ST_ERROR;

@@ -22,6 +22,8 @@ static const struct config_directive origin_directives[] = {
      "how long a publish waits for a claim held by another origin to expire before BadName"},
     {"pub_hwm", CONFIG_INT, O(pub_hwm), "20000", 100, 10000000,
      "ZeroMQ PUB high-water mark per edge (messages); beyond it the edge sees a gap"},
+    {"http_listen", CONFIG_STRING, O(http_listen), "", 0, 0,
+     "HTTP API address HOST:PORT (/v1/route, /v1/stats, /metrics); empty = no HTTP"},
     {"log_level", CONFIG_STRING, O(log_level), "info", 0, 0, "debug, info, warn or error"},
 };
 

@@ -20,6 +20,7 @@ struct origin_config {
     long claim_ttl;      /* ms */
     long claim_wait;     /* ms a publish waits for a claim held by another node */
     long pub_hwm;        /* messages */
+    char *http_listen;   /* HTTP API address, empty = off */
 };
 
 /* The full directive table (built once). */

@@ -6,6 +6,7 @@
 #include "core/cli.h"
 #include "core/log.h"
 #include "core/status.h"
+#include "live/live_api.h"
 #include "live/live_server.h"
 #include "origin_cluster.h"
 #include "origin_config.h"
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
     static struct origin_config cfg;
     static struct live_server srv;
     static struct origin_cluster oc;
+    static struct live_api api;
     size_t n;
     const struct config_directive *table = origin_config_table(&n);
     int rc = cli_load_settings("origin", argc, argv, table, n, &cfg, "SC_ORIGIN_");
@@ -51,6 +53,14 @@ int main(int argc, char **argv)
         live_server_stop(&srv);
         goto out;
     }
+    if (cfg.http_listen && cfg.http_listen[0] &&
+        live_api_start(&api, loop, cfg.http_listen, 0, &srv, cfg.cluster ? &oc.dir : NULL, "origin",
+                       cfg.cluster ? oc.node_id : "origin", -1) != ST_OK) {
+        LOG_ERROR("origin: cannot serve HTTP on %s", cfg.http_listen);
+        origin_cluster_stop(&oc);
+        live_server_stop(&srv);
+        goto out;
+    }
     ev_signal sigterm, sigint;
     ev_signal_init(&sigterm, on_signal, SIGTERM);
     ev_signal_init(&sigint, on_signal, SIGINT);
@@ -60,6 +70,7 @@ int main(int argc, char **argv)
              live_server_port(&srv), cfg.cluster ? "on" : "off", cfg.live.allow_play ? "on" : "off");
     ev_run(loop, 0);
     /* Publishers first leave the directory (release), then the sockets go. */
+    live_api_stop(&api);
     live_server_stop(&srv);
     origin_cluster_stop(&oc);
     LOG_INFO("origin stopped");

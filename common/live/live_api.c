@@ -1,0 +1,279 @@
+#include "live/live_api.h"
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIVE_API_MAX_BODY (1024 * 1024)
+
+struct route_request {
+    struct live_api *api;
+    struct http_server_handle handle;
+    char stream[LIVE_KEY_MAX];
+    char proto[8];
+};
+
+static void appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Formatted append; output past the buffer cap is dropped (the caller checks
+ * nothing: a truncated stats page is better than none). */
+static void appendf(struct buf *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        buf_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* JSON string body: keys are ours, stream names are the client's. */
+static void append_json_string(struct buf *b, const char *s)
+{
+    buf_append_u8(b, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            appendf(b, "\\%c", c);
+        else if (c < 0x20)
+            appendf(b, "\\u%04x", c);
+        else
+            buf_append_u8(b, c);
+    }
+    buf_append_u8(b, '"');
+}
+
+static void send_json(struct http_server_request *req, int status, struct buf *b)
+{
+    http_server_send(req, status, "application/json", b->data, b->len, "Cache-Control: no-cache\r\n");
+}
+
+static void send_error(struct http_server_request *req, int status, const char *msg)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    appendf(&b, "{\"error\":");
+    append_json_string(&b, msg);
+    appendf(&b, "}\n");
+    send_json(req, status, &b);
+    buf_free(&b);
+}
+
+static void route_cb(void *ctx, int result, const struct cluster_route *route)
+{
+    struct route_request *rr = ctx;
+    struct http_server_request *req = http_server_request_lookup(&rr->api->http, rr->handle);
+    if (!req)
+        goto out; /* the client went away meanwhile */
+    if (result == CLUSTER_DIR_ERROR) {
+        send_error(req, 503, "stream directory unavailable");
+        goto out;
+    }
+    if (result != CLUSTER_DIR_OK || !route) {
+        send_error(req, 404, "no edge available");
+        goto out;
+    }
+    struct buf b;
+    buf_init(&b, 8192);
+    appendf(&b, "{\"stream\":");
+    append_json_string(&b, rr->stream);
+    appendf(&b, ",\"node\":");
+    append_json_string(&b, route->node);
+    appendf(&b, ",\"carrying\":%s,\"url\":", route->carrying ? "true" : "false");
+    char url[1024];
+    if (strcmp(rr->proto, "rtmp") == 0 || !route->http[0])
+        snprintf(url, sizeof(url), "rtmp://%s/%s", route->rtmp, rr->stream);
+    else
+        snprintf(url, sizeof(url), "http://%s/%s.%s", route->http, rr->stream,
+                 strcmp(rr->proto, "hls") == 0 ? "m3u8" : "flv");
+    append_json_string(&b, url);
+    appendf(&b, ",\"rtmp\":");
+    append_json_string(&b, route->rtmp);
+    appendf(&b, ",\"http\":");
+    append_json_string(&b, route->http);
+    appendf(&b, "}\n");
+    send_json(req, 200, &b);
+    buf_free(&b);
+out:
+    free(rr);
+}
+
+static int handle_route(struct http_server_request *req, void *ctx)
+{
+    struct live_api *api = ctx;
+    char stream[LIVE_KEY_MAX], proto[8] = "rtmp";
+    size_t n;
+    const char *query = http_server_request_query(req);
+    if (!query || http_request_query_param(query, "stream", stream, sizeof(stream), &n) != ST_OK || n == 0 ||
+        !strchr(stream, '/')) {
+        send_error(req, 400, "want ?stream=app/name[&proto=rtmp|flv|hls]");
+        return ST_OK;
+    }
+    int prc = http_request_query_param(query, "proto", proto, sizeof(proto), &n);
+    if (prc == ST_ERROR ||
+        (prc == ST_OK && strcmp(proto, "rtmp") != 0 && strcmp(proto, "flv") != 0 && strcmp(proto, "hls") != 0)) {
+        send_error(req, 400, "proto must be rtmp, flv or hls");
+        return ST_OK;
+    }
+    if (!api->dir) {
+        send_error(req, 503, "this node is not part of a cluster");
+        return ST_OK;
+    }
+    struct route_request *rr = calloc(1, sizeof(*rr));
+    if (!rr) {
+        send_error(req, 500, "out of memory");
+        return ST_OK;
+    }
+    rr->api = api;
+    rr->handle = http_server_request_handle(req);
+    snprintf(rr->stream, sizeof(rr->stream), "%s", stream);
+    snprintf(rr->proto, sizeof(rr->proto), "%s", proto);
+    if (cluster_directory_route(api->dir, stream, route_cb, rr) != ST_OK) {
+        free(rr);
+        send_error(req, 503, "stream directory unavailable");
+        return ST_OK;
+    }
+    return HTTP_SERVER_ASYNC;
+}
+
+typedef void (*stream_visit_cb)(struct live_api *api, struct live_stream *st, struct buf *b, int first);
+
+static void for_each_stream(struct live_api *api, struct buf *b, stream_visit_cb cb)
+{
+    int first = 1;
+    for (int i = 0; i < LIVE_REGISTRY_BUCKETS; i++)
+        for (struct live_stream *st = api->srv->registry.buckets[i]; st; st = st->next) {
+            cb(api, st, b, first);
+            first = 0;
+        }
+}
+
+static void stream_json(struct live_api *api, struct live_stream *st, struct buf *b, int first)
+{
+    uint64_t now = live_server_now_ms(api->srv);
+    appendf(b, "%s{\"stream\":", first ? "" : ",");
+    append_json_string(b, st->key);
+    appendf(b,
+            ",\"publisher\":%s,\"source\":%s,\"players\":%u,\"epoch\":%u,\"frames_in\":%llu,\"bytes_in\":%llu,"
+            "\"uptime_ms\":%llu,\"video\":{\"codec\":\"%s\",\"width\":%u,\"height\":%u},"
+            "\"audio\":{\"codec\":\"%s\",\"sample_rate\":%u,\"channels\":%u}}",
+            st->publisher ? "true" : "false", st->source ? "true" : "false", st->fanout.nplayers, st->epoch,
+            (unsigned long long)st->fanout.frames_in, (unsigned long long)st->fanout.bytes_in,
+            (unsigned long long)(st->published_ms ? now - st->published_ms : 0),
+            media_codec_video_name(st->video.codec), st->video.width, st->video.height,
+            media_codec_audio_name(st->audio.codec), st->audio.sample_rate, st->audio.channels);
+}
+
+static int handle_stats(struct http_server_request *req, void *ctx)
+{
+    struct live_api *api = ctx;
+    const struct live_server_stats *s = &api->srv->stats;
+    struct buf b;
+    buf_init(&b, LIVE_API_MAX_BODY);
+    appendf(&b, "{\"node\":");
+    append_json_string(&b, api->node_id);
+    appendf(&b, ",\"role\":\"%s\",\"worker\":%d,\"version\":\"%s\",\"connections\":%u,\"streams\":%u,", api->role,
+            api->worker, SC_VERSION, api->srv->nconns, api->srv->registry.count);
+    appendf(&b,
+            "\"counters\":{\"connections_total\":%llu,\"connections_refused\":%llu,\"protocol_errors\":%llu,"
+            "\"publishes\":%llu,\"publish_refused\":%llu,\"plays\":%llu,\"players_dropped_slow\":%llu,"
+            "\"bytes_in\":%llu,\"bytes_out\":%llu},\"stream_list\":[",
+            (unsigned long long)s->connections_total, (unsigned long long)s->connections_refused,
+            (unsigned long long)s->protocol_errors, (unsigned long long)s->publishes,
+            (unsigned long long)s->publish_refused, (unsigned long long)s->plays,
+            (unsigned long long)s->players_dropped_slow, (unsigned long long)s->bytes_in,
+            (unsigned long long)s->bytes_out);
+    for_each_stream(api, &b, stream_json);
+    appendf(&b, "]}\n");
+    send_json(req, 200, &b);
+    buf_free(&b);
+    return ST_OK;
+}
+
+static void stream_metrics(struct live_api *api, struct live_stream *st, struct buf *b, int first)
+{
+    /* Label values: escape backslash, quote and newline per the text format. */
+    char key[LIVE_KEY_MAX * 2];
+    size_t k = 0;
+    for (const char *p = st->key; *p && k + 2 < sizeof(key); p++) {
+        if (*p == '\\' || *p == '"')
+            key[k++] = '\\';
+        key[k++] = *p == '\n' ? 'n' : *p;
+    }
+    key[k] = '\0';
+    appendf(b, "sc_stream_players{node=\"%s\",worker=\"%d\",stream=\"%s\"} %u\n", api->node_id, api->worker, key,
+            st->fanout.nplayers);
+    appendf(b, "sc_stream_bytes_in_total{node=\"%s\",worker=\"%d\",stream=\"%s\"} %llu\n", api->node_id, api->worker,
+            key, (unsigned long long)st->fanout.bytes_in);
+}
+
+static int handle_metrics(struct http_server_request *req, void *ctx)
+{
+    struct live_api *api = ctx;
+    const struct live_server_stats *s = &api->srv->stats;
+    struct buf b;
+    buf_init(&b, LIVE_API_MAX_BODY);
+    const struct {
+        const char *name, *type, *help;
+        unsigned long long v;
+    } m[] = {
+        {"sc_connections", "gauge", "open RTMP connections", api->srv->nconns},
+        {"sc_streams", "gauge", "streams carried", api->srv->registry.count},
+        {"sc_connections_total", "counter", "RTMP connections accepted", s->connections_total},
+        {"sc_connections_refused_total", "counter", "RTMP connections refused", s->connections_refused},
+        {"sc_protocol_errors_total", "counter", "sessions closed for a protocol error", s->protocol_errors},
+        {"sc_publishes_total", "counter", "publishes started", s->publishes},
+        {"sc_publish_refused_total", "counter", "publishes refused", s->publish_refused},
+        {"sc_plays_total", "counter", "plays started", s->plays},
+        {"sc_players_dropped_slow_total", "counter", "players disconnected for being too slow", s->players_dropped_slow},
+        {"sc_bytes_in_total", "counter", "bytes read from clients", s->bytes_in},
+        {"sc_bytes_out_total", "counter", "bytes written to clients", s->bytes_out},
+    };
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+        appendf(&b, "# HELP %s %s\n# TYPE %s %s\n%s{node=\"%s\",worker=\"%d\"} %llu\n", m[i].name, m[i].help,
+                m[i].name, m[i].type, m[i].name, api->node_id, api->worker, m[i].v);
+    appendf(&b, "# HELP sc_stream_players players of a stream\n# TYPE sc_stream_players gauge\n");
+    appendf(&b, "# HELP sc_stream_bytes_in_total media bytes received for a stream\n"
+                "# TYPE sc_stream_bytes_in_total counter\n");
+    for_each_stream(api, &b, stream_metrics);
+    http_server_send(req, 200, "text/plain; version=0.0.4", b.data, b.len, NULL);
+    buf_free(&b);
+    return ST_OK;
+}
+
+int live_api_start(struct live_api *api, struct ev_loop *loop, const char *addr, int reuse_port,
+                   struct live_server *srv, struct cluster_directory *dir, const char *role, const char *node_id,
+                   int worker)
+{
+    memset(api, 0, sizeof(*api));
+    api->srv = srv;
+    api->dir = dir;
+    api->worker = worker;
+    snprintf(api->role, sizeof(api->role), "%s", role);
+    snprintf(api->node_id, sizeof(api->node_id), "%s", node_id);
+    struct http_server_config cfg = {.listen = addr, .reuse_port = reuse_port};
+    if (http_server_open(&api->http, loop, &cfg) != ST_OK)
+        return ST_ERROR;
+    unsigned get = HTTP_SERVER_GET | HTTP_SERVER_HEAD;
+    if (http_server_route(&api->http, "/v1/route", get, handle_route, api) != ST_OK ||
+        http_server_route(&api->http, "/v1/stats", get, handle_stats, api) != ST_OK ||
+        http_server_route(&api->http, "/metrics", get, handle_metrics, api) != ST_OK) {
+        http_server_close(&api->http);
+        return ST_ERROR;
+    }
+    api->started = 1;
+    return ST_OK;
+}
+
+void live_api_stop(struct live_api *api)
+{
+    if (api->started)
+        http_server_close(&api->http);
+    api->started = 0;
+}

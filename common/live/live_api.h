@@ -1,0 +1,39 @@
+/*
+ * live_api: the HTTP API every node serves (DESIGN.md 7):
+ *   GET /v1/route?stream=app/name&proto=rtmp|flv|hls  the edge a player should
+ *       use (asks the directory; 503 while it is unreachable)
+ *   GET /v1/stats    this process: connections, streams, codecs, counters (JSON)
+ *   GET /metrics     the same as Prometheus text
+ * On an edge each worker answers for itself (the port is shared), with its
+ * worker index in the JSON and as a metric label; /v1/route is the same from
+ * every worker since it comes from the directory.
+ *
+ * Ownership: the owner embeds struct live_api next to its live_server and
+ * directory (borrowed; dir may be NULL for a standalone origin). Route
+ * requests in flight own a small context freed when the directory answers.
+ * Loop-confined.
+ */
+#ifndef SC_LIVE_API_H
+#define SC_LIVE_API_H
+
+#include "cluster/cluster_directory.h"
+#include "http/http_server.h"
+#include "live/live_server.h"
+
+struct live_api {
+    struct http_server http;
+    struct live_server *srv;
+    struct cluster_directory *dir;
+    char role[16];
+    char node_id[CLUSTER_ID_MAX];
+    int worker; /* -1 when not a worker */
+    int started;
+};
+
+/* Listen on addr ("HOST:PORT"; reuse_port for edge workers). ST_OK/ST_ERROR. */
+int live_api_start(struct live_api *api, struct ev_loop *loop, const char *addr, int reuse_port,
+                   struct live_server *srv, struct cluster_directory *dir, const char *role, const char *node_id,
+                   int worker);
+void live_api_stop(struct live_api *api);
+
+#endif
