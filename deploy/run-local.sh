@@ -43,7 +43,7 @@ wait_port "$redis_port"
   --set cluster=on --set redis="127.0.0.1:$redis_port" --set advertise_host=127.0.0.1 &
 pids+=($!)
 ./build/edge --config deploy/edge.conf --listen "0.0.0.0:$edge_port" \
-  --set workers=2 --set redis="127.0.0.1:$redis_port" --set advertise_host="$host" &
+  --set workers=2 --set drain_timeout=1s --set redis="127.0.0.1:$redis_port" --set advertise_host="$host" &
 pids+=($!)
 wait_port "$origin_port"
 wait_port "$edge_port"

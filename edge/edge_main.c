@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,21 +25,33 @@
 
 static volatile sig_atomic_t edge_stop_signal;
 static volatile sig_atomic_t edge_child_signal;
+static volatile sig_atomic_t edge_hup_signal;
 
 static void on_stop(int sig) { edge_stop_signal = sig; }
 static void on_child(int sig) { edge_child_signal = 1; }
+static void on_hup(int sig) { edge_hup_signal = 1; }
 
-static pid_t spawn_worker(const struct edge_config *cfg, int index, const char *edge_id, const sigset_t *oldmask)
+static int saved_argc;
+static char **saved_argv;
+
+static pid_t spawn_worker(struct edge_config *cfg, int index, const char *edge_id, const sigset_t *oldmask)
 {
+    pid_t master = getpid();
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    /* A worker outliving its master would keep serving on the shared port
+     * beside a restarted edge: stop at once when the master goes. */
+    prctl(PR_SET_PDEATHSIG, SIGINT);
+    if (getppid() != master)
+        _exit(0);
     /* Child: plain signal dispositions; the worker's loop installs its own. */
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     sigprocmask(SIG_SETMASK, oldmask, NULL);
-    _exit(edge_worker_run(cfg, index, edge_id));
+    _exit(edge_worker_run(cfg, index, edge_id, saved_argc, saved_argv));
 }
 
 int main(int argc, char **argv)
@@ -46,6 +59,8 @@ int main(int argc, char **argv)
     static struct edge_config cfg;
     size_t n;
     const struct config_directive *table = edge_config_table(&n);
+    saved_argc = argc;
+    saved_argv = argv;
     int rc = cli_load_settings("edge", argc, argv, table, n, &cfg, "SC_EDGE_");
     if (rc != ST_OK) {
         config_free(table, n, &cfg);
@@ -85,6 +100,7 @@ int main(int argc, char **argv)
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGCHLD);
+    sigaddset(&block, SIGHUP);
     sigprocmask(SIG_BLOCK, &block, &oldmask);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -93,6 +109,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = on_child;
     sigaction(SIGCHLD, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
 
     pid_t pids[EDGE_MAX_WORKERS];
     time_t started[EDGE_MAX_WORKERS];
@@ -104,6 +122,16 @@ int main(int argc, char **argv)
              cfg.live.rtmp_listen);
     while (!edge_stop_signal) {
         sigsuspend(&oldmask);
+        if (edge_hup_signal) {
+            /* Reload our copy (for workers started later) and tell the workers. */
+            edge_hup_signal = 0;
+            cli_reload_settings("edge", argc, argv, table, n, &cfg, sizeof(cfg));
+            cfg.live.reuse_port = 1;
+            cfg.live.allow_publish = 0;
+            for (int i = 0; i < nworkers; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], SIGHUP);
+        }
         if (!edge_child_signal)
             continue;
         edge_child_signal = 0;
@@ -130,8 +158,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < nworkers; i++)
         if (pids[i] > 0)
             kill(pids[i], SIGTERM);
-    /* Give workers 10 s to finish, then insist. */
-    time_t deadline = time(NULL) + 10;
+    /* Workers drain for up to drain_timeout; give them that and 5 s more, then insist. */
+    time_t deadline = time(NULL) + cfg.drain_timeout / 1000 + 5;
     int alive = nworkers;
     while (alive > 0) {
         int status;

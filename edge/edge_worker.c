@@ -2,11 +2,13 @@
 
 #include "cluster/cluster_directory.h"
 #include "cluster/cluster_subscription.h"
+#include "core/cli.h"
 #include "core/log.h"
 #include "core/status.h"
 #include "fanout/fanout_frame.h"
 #include "live/live_api.h"
 #include "live/live_server.h"
+#include "net/net_loop.h"
 #include "rtmp/rtmp_session.h"
 
 #include <signal.h>
@@ -19,7 +21,11 @@ enum edge_stream_state { EDGE_LOOKUP, EDGE_WAITING, EDGE_SUBSCRIBED };
 
 struct edge_worker {
     struct ev_loop *loop;
-    const struct edge_config *cfg;
+    struct edge_config *cfg;
+    int argc;
+    char **argv;
+    int draining;
+    ev_tstamp drain_deadline;
     int index;
     char node_id[CLUSTER_ID_MAX];
     struct live_server srv;
@@ -113,8 +119,11 @@ static void on_message(void *ctx, const struct cluster_wire_header *h, const uin
             live_server_notify_players(&w->srv, es->st, "NetStream.Play.PublishNotify", es->st->key, 0);
         }
         es->epoch = h->epoch;
+        es->st->epoch = h->epoch;
         es->need_rebase = es->have_ts;
     }
+    if (h->flags & CLUSTER_FLAG_SEQ_HEADER)
+        live_server_note_codec(es->st, h->kind, body, len);
     if (h->flags & CLUSTER_FLAG_METADATA) {
         /* Metadata travels at timestamp 0 (see live_server.c) and stays out
          * of the timeline rebasing. */
@@ -316,6 +325,11 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct edge_worker *w = t->data;
     uint64_t now = now_ms(w);
+    if (w->draining && (w->srv.nconns == 0 || ev_now(loop) >= w->drain_deadline)) {
+        LOG_INFO("edge worker %d drained (%u connections left)", w->index, w->srv.nconns);
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
     uint64_t out = w->srv.stats.bytes_out;
     cluster_directory_set_load(&w->dir, live_server_players(&w->srv), (out - w->last_bytes_out) * 8);
     w->last_bytes_out = out;
@@ -331,14 +345,42 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
-static void on_signal(struct ev_loop *loop, ev_signal *sig, int revents) { ev_break(loop, EVBREAK_ALL); }
+static void on_signal(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+    struct edge_worker *w = sig->data;
+    if (sig->signum == SIGTERM && !w->draining && w->cfg->drain_timeout > 0) {
+        /* Rolling restart: take no one new, let current players finish. */
+        w->draining = 1;
+        w->drain_deadline = ev_now(loop) + w->cfg->drain_timeout / 1000.0;
+        live_server_stop_accepting(&w->srv);
+        live_api_stop(&w->api);
+        LOG_INFO("edge worker %d draining: %u connections, at most %ld ms", w->index, w->srv.nconns,
+                 w->cfg->drain_timeout);
+        return;
+    }
+    ev_break(loop, EVBREAK_ALL);
+}
 
-int edge_worker_run(const struct edge_config *cfg, int index, const char *edge_id)
+static void on_hup(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+    struct edge_worker *w = sig->data;
+    size_t n;
+    const struct config_directive *table = edge_config_table(&n);
+    if (cli_reload_settings("edge", w->argc, w->argv, table, n, w->cfg, sizeof(*w->cfg)) == ST_OK) {
+        enum log_level level;
+        if (log_parse_level(w->cfg->log_level, &level) == ST_OK)
+            log_set_level(level);
+    }
+}
+
+int edge_worker_run(struct edge_config *cfg, int index, const char *edge_id, int argc, char **argv)
 {
     static struct edge_worker w;
     int rc = 1;
     memset(&w, 0, sizeof(w));
     w.cfg = cfg;
+    w.argc = argc;
+    w.argv = argv;
     w.index = index;
     snprintf(w.node_id, sizeof(w.node_id), "%s#%d", edge_id, index);
     w.loop = ev_loop_new(EVFLAG_AUTO);
@@ -378,11 +420,14 @@ int edge_worker_run(const struct edge_config *cfg, int index, const char *edge_i
     ev_timer_init(&w.tick, tick_cb, 1.0, 1.0);
     w.tick.data = &w;
     ev_timer_start(w.loop, &w.tick);
-    ev_signal sigterm, sigint;
+    ev_signal sigterm, sigint, sighup;
     ev_signal_init(&sigterm, on_signal, SIGTERM);
     ev_signal_init(&sigint, on_signal, SIGINT);
+    ev_signal_init(&sighup, on_hup, SIGHUP);
+    sigterm.data = sigint.data = sighup.data = &w;
     ev_signal_start(w.loop, &sigterm);
     ev_signal_start(w.loop, &sigint);
+    ev_signal_start(w.loop, &sighup);
     LOG_INFO("edge worker %d node=%s listening rtmp=%s port=%d", index, w.node_id, cfg->live.rtmp_listen,
              live_server_port(&w.srv));
     ev_run(w.loop, 0);
@@ -397,9 +442,13 @@ int edge_worker_run(const struct edge_config *cfg, int index, const char *edge_i
             st = next;
         }
     }
+    ev_signal_stop(w.loop, &sigterm);
+    ev_signal_stop(w.loop, &sigint);
+    ev_signal_stop(w.loop, &sighup);
     live_api_stop(&w.api);
     live_server_stop(&w.srv);
     cluster_directory_stop(&w.dir);
+    net_loop_settle(w.loop, 1.0);
     rc = 0;
 out:
     zmq_ctx_term(w.zctx);

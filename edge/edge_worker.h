@@ -15,6 +15,9 @@
 
 #include "edge_config.h"
 
-int edge_worker_run(const struct edge_config *cfg, int index, const char *edge_id);
+/* cfg is the worker's own copy (after fork), reloaded in place on SIGHUP
+ * from argc/argv; SIGTERM starts a drain (stop accepting, serve current
+ * players up to drain_timeout), a second SIGTERM or SIGINT stops at once. */
+int edge_worker_run(struct edge_config *cfg, int index, const char *edge_id, int argc, char **argv);
 
 #endif

@@ -8,23 +8,23 @@
 #define L(f) offsetof(struct origin_config, live) + offsetof(struct live_settings, f)
 
 static const struct config_directive origin_directives[] = {
-    {"publish", CONFIG_BOOL, L(allow_publish), "on", 0, 0, "accept publishers"},
+    {"publish", CONFIG_BOOL, L(allow_publish), "on", 0, 0, "accept publishers", 0},
     {"play", CONFIG_BOOL, L(allow_play), "on", 0, 0,
-     "serve players directly from the origin (standalone mode); edges serve them in a cluster"},
+     "serve players directly from the origin (standalone mode); edges serve them in a cluster", 0},
     {"cluster", CONFIG_BOOL, O(cluster), "off", 0, 0,
-     "replicate streams over ZeroMQ and claim them in the Redis directory"},
-    {"pub_listen", CONFIG_STRING, O(pub_listen), "tcp://0.0.0.0:5556", 0, 0, "ZeroMQ PUB endpoint edges subscribe to"},
+     "replicate streams over ZeroMQ and claim them in the Redis directory", 0},
+    {"pub_listen", CONFIG_STRING, O(pub_listen), "tcp://0.0.0.0:5556", 0, 0, "ZeroMQ PUB endpoint edges subscribe to", 0},
     {"router_listen", CONFIG_STRING, O(router_listen), "tcp://0.0.0.0:5557", 0, 0,
-     "ZeroMQ ROUTER endpoint that serves snapshots to joining edges"},
+     "ZeroMQ ROUTER endpoint that serves snapshots to joining edges", 0},
     {"claim_ttl", CONFIG_MS, O(claim_ttl), "3s", 500, 600000,
-     "lifetime of a stream claim; a dead origin's streams move after this"},
+     "lifetime of a stream claim; a dead origin's streams move after this", 0},
     {"claim_wait", CONFIG_MS, O(claim_wait), "5s", 0, 600000,
-     "how long a publish waits for a claim held by another origin to expire before BadName"},
+     "how long a publish waits for a claim held by another origin to expire before BadName", 1},
     {"pub_hwm", CONFIG_INT, O(pub_hwm), "20000", 100, 10000000,
-     "ZeroMQ PUB high-water mark per edge (messages); beyond it the edge sees a gap"},
+     "ZeroMQ PUB high-water mark per edge (messages); beyond it the edge sees a gap", 0},
     {"http_listen", CONFIG_STRING, O(http_listen), "", 0, 0,
-     "HTTP API address HOST:PORT (/v1/route, /v1/stats, /metrics); empty = no HTTP"},
-    {"log_level", CONFIG_STRING, O(log_level), "info", 0, 0, "debug, info, warn or error"},
+     "HTTP API address HOST:PORT (/v1/route, /v1/stats, /metrics); empty = no HTTP", 0},
+    {"log_level", CONFIG_STRING, O(log_level), "info", 0, 0, "debug, info, warn or error", 1},
 };
 
 #define ORIGIN_TABLE_MAX 64

@@ -8,6 +8,7 @@
 #include "core/status.h"
 #include "live/live_api.h"
 #include "live/live_server.h"
+#include "net/net_loop.h"
 #include "origin_cluster.h"
 #include "origin_config.h"
 
@@ -15,6 +16,22 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+
+static struct origin_config cfg;
+static int saved_argc;
+static char **saved_argv;
+
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    size_t n;
+    const struct config_directive *table = origin_config_table(&n);
+    LOG_INFO("origin: SIGHUP, reloading the configuration");
+    if (cli_reload_settings("origin", saved_argc, saved_argv, table, n, &cfg, sizeof(cfg)) == ST_OK) {
+        enum log_level level;
+        if (log_parse_level(cfg.log_level, &level) == ST_OK)
+            log_set_level(level);
+    }
+}
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -24,12 +41,13 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 int main(int argc, char **argv)
 {
-    static struct origin_config cfg;
     static struct live_server srv;
     static struct origin_cluster oc;
     static struct live_api api;
     size_t n;
     const struct config_directive *table = origin_config_table(&n);
+    saved_argc = argc;
+    saved_argv = argv;
     int rc = cli_load_settings("origin", argc, argv, table, n, &cfg, "SC_ORIGIN_");
     if (rc != ST_OK) {
         config_free(table, n, &cfg);
@@ -61,7 +79,9 @@ int main(int argc, char **argv)
         live_server_stop(&srv);
         goto out;
     }
-    ev_signal sigterm, sigint;
+    ev_signal sigterm, sigint, sighup;
+    ev_signal_init(&sighup, on_hup, SIGHUP);
+    ev_signal_start(loop, &sighup);
     ev_signal_init(&sigterm, on_signal, SIGTERM);
     ev_signal_init(&sigint, on_signal, SIGINT);
     ev_signal_start(loop, &sigterm);
@@ -70,9 +90,13 @@ int main(int argc, char **argv)
              live_server_port(&srv), cfg.cluster ? "on" : "off", cfg.live.allow_play ? "on" : "off");
     ev_run(loop, 0);
     /* Publishers first leave the directory (release), then the sockets go. */
+    ev_signal_stop(loop, &sigterm);
+    ev_signal_stop(loop, &sigint);
+    ev_signal_stop(loop, &sighup);
     live_api_stop(&api);
     live_server_stop(&srv);
     origin_cluster_stop(&oc);
+    net_loop_settle(loop, 1.5);
     LOG_INFO("origin stopped");
     rc = 0;
 out:

@@ -122,6 +122,22 @@ static const char route_lua[] =
     "if any then return {any, av[3] or '', av[4] or '', carries(any)} end\n"
     "return {}\n";
 
+/* Every node record: SCAN keeps Redis responsive with many keys. */
+static const char nodes_lua[] =
+    "local out, cursor, n = {}, '0', 0\n"
+    "repeat\n"
+    "  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1] .. '*', 'COUNT', 1000)\n"
+    "  cursor = r[1]\n"
+    "  for _, k in ipairs(r[2]) do\n"
+    "    if n < tonumber(ARGV[2]) then\n"
+    "      out[#out + 1] = string.sub(k, #ARGV[1] + 1)\n"
+    "      out[#out + 1] = redis.call('HGETALL', k)\n"
+    "      n = n + 1\n"
+    "    end\n"
+    "  end\n"
+    "until cursor == '0'\n"
+    "return out\n";
+
 enum link_state { LINK_IDLE, LINK_WAIT, LINK_CONNECTING, LINK_UP };
 
 struct dir_link {
@@ -139,9 +155,10 @@ union dir_cb {
     cluster_claim_cb claim;
     cluster_lookup_cb lookup;
     cluster_route_cb route;
+    cluster_nodes_cb nodes;
 };
 
-enum req_kind { REQ_CLAIM, REQ_HOLD, REQ_LOOKUP, REQ_ROUTE, REQ_BEST, REQ_REGISTER };
+enum req_kind { REQ_CLAIM, REQ_HOLD, REQ_LOOKUP, REQ_ROUTE, REQ_BEST, REQ_REGISTER, REQ_NODES };
 
 struct dir_req {
     struct dir_req *prev, *next;
@@ -421,6 +438,8 @@ static void req_fail(struct dir_req *r)
         cb.lookup(ctx, CLUSTER_DIR_ERROR, NULL);
     else if (kind == REQ_ROUTE && cb.route)
         cb.route(ctx, CLUSTER_DIR_ERROR, NULL);
+    else if (kind == REQ_NODES && cb.nodes)
+        cb.nodes(ctx, CLUSTER_DIR_ERROR, NULL, 0);
 }
 
 static void failq_add(struct cluster_directory_private *p, struct dir_req *r)
@@ -902,6 +921,48 @@ static void on_hold(struct cluster_directory_private *p, struct dir_req *r, cons
         p->lost_cb(p->lost_ctx, key);
 }
 
+/* Parse [id, [field, value, ...], ...] into records; one bad entry is
+ * skipped rather than failing the whole list. */
+static void on_nodes(const redisReply *rep, cluster_nodes_cb cb, void *ctx)
+{
+    if (rep->type != REDIS_REPLY_ARRAY) {
+        cb(ctx, CLUSTER_DIR_ERROR, NULL, 0);
+        return;
+    }
+    struct cluster_node_record *nodes = calloc(CLUSTER_NODES_MAX, sizeof(*nodes));
+    if (!nodes) {
+        cb(ctx, CLUSTER_DIR_ERROR, NULL, 0);
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i + 1 < rep->elements && n < CLUSTER_NODES_MAX; i += 2) {
+        const redisReply *id = rep->element[i], *h = rep->element[i + 1];
+        if (id->type != REDIS_REPLY_STRING || h->type != REDIS_REPLY_ARRAY ||
+            reply_copy(nodes[n].id, sizeof(nodes[n].id), id) != ST_OK)
+            continue;
+        for (size_t j = 0; j + 1 < h->elements; j += 2) {
+            const redisReply *f = h->element[j], *v = h->element[j + 1];
+            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(f->str, "role") == 0)
+                reply_copy(nodes[n].role, sizeof(nodes[n].role), v);
+            else if (strcmp(f->str, "rtmp") == 0)
+                reply_copy(nodes[n].rtmp, sizeof(nodes[n].rtmp), v);
+            else if (strcmp(f->str, "http") == 0)
+                reply_copy(nodes[n].http, sizeof(nodes[n].http), v);
+            else if (strcmp(f->str, "players") == 0)
+                nodes[n].players = strtoull(v->str, NULL, 10);
+            else if (strcmp(f->str, "out_bps") == 0)
+                nodes[n].out_bps = strtoull(v->str, NULL, 10);
+            else if (strcmp(f->str, "max_players") == 0)
+                nodes[n].max_players = strtoull(v->str, NULL, 10);
+        }
+        n++;
+    }
+    cb(ctx, CLUSTER_DIR_OK, nodes, n);
+    free(nodes);
+}
+
 static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
     (void)ac;
@@ -951,6 +1012,13 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
         void *ctx = r->ctx;
         req_free(r);
         cb(ctx, res, res == CLUSTER_DIR_OK ? &route : NULL);
+        return;
+    }
+    case REQ_NODES: {
+        cluster_nodes_cb cb = r->cb.nodes;
+        void *ctx = r->ctx;
+        req_free(r);
+        on_nodes(rep, cb, ctx);
         return;
     }
     case REQ_LOOKUP: {
@@ -1278,4 +1346,21 @@ int cluster_directory_route(struct cluster_directory *d, const char *key, cluste
 const struct cluster_route *cluster_directory_best_edge(const struct cluster_directory *d)
 {
     return d && d->p && d->p->has_best ? &d->p->best : NULL;
+}
+
+int cluster_directory_nodes(struct cluster_directory *d, cluster_nodes_cb cb, void *ctx)
+{
+    struct cluster_directory_private *p = d ? d->p : NULL;
+    if (!p || !cb)
+        return ST_ERROR;
+    struct dir_req *r = req_new(p, REQ_NODES, NULL);
+    if (!r)
+        return ST_ERROR;
+    r->cb.nodes = cb;
+    r->ctx = ctx;
+    char max[16];
+    snprintf(max, sizeof(max), "%d", CLUSTER_NODES_MAX);
+    const char *argv[] = {"EVAL", nodes_lua, "0", p->node_prefix, max};
+    dir_send(p, r, 5, argv);
+    return ST_OK;
 }

@@ -82,7 +82,22 @@ struct cluster_route {
     int carrying; /* 1 when the chosen edge already carries the stream */
 };
 
+/* One node record as listed by cluster_directory_nodes. */
+struct cluster_node_record {
+    char id[CLUSTER_ID_MAX];
+    char role[16];
+    char rtmp[CLUSTER_ADDR_MAX];
+    char http[CLUSTER_ADDR_MAX];
+    uint64_t players;
+    uint64_t out_bps;
+    uint64_t max_players;
+};
+
+#define CLUSTER_NODES_MAX 1024
+
 typedef void (*cluster_claim_cb)(void *ctx, int result, uint32_t epoch);
+/* nodes is borrowed for the call; count <= CLUSTER_NODES_MAX. */
+typedef void (*cluster_nodes_cb)(void *ctx, int result, const struct cluster_node_record *nodes, size_t count);
 typedef void (*cluster_lookup_cb)(void *ctx, int result, const struct cluster_stream_info *info);
 typedef void (*cluster_route_cb)(void *ctx, int result, const struct cluster_route *route);
 /* type is "up" or "down"; info is borrowed for the call. */
@@ -130,6 +145,10 @@ int cluster_directory_route(struct cluster_directory *d, const char *key, cluste
 /* Cached result of the last heartbeat's route query without a stream: the
  * least-loaded edge other than this node, or NULL. Borrowed until the next heartbeat. */
 const struct cluster_route *cluster_directory_best_edge(const struct cluster_directory *d);
+
+/* Any node: every live node record (the cluster-wide view for the API). OK
+ * (possibly zero nodes) or ERROR. */
+int cluster_directory_nodes(struct cluster_directory *d, cluster_nodes_cb cb, void *ctx);
 
 /* Pure helpers (unit-tested): build "<prefix><kind>:<rest>" into dst; 0 if it does not fit. */
 size_t cluster_directory_key(char *dst, size_t cap, const char *prefix, const char *kind, const char *rest);

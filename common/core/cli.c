@@ -1,6 +1,9 @@
 #include "core/cli.h"
 
+#include "core/log.h"
 #include "core/status.h"
+
+#include <stdlib.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -96,4 +99,28 @@ int cli_load_settings(const char *prog, int argc, char **argv, const struct conf
         return ST_DONE;
     }
     return ST_OK;
+}
+
+int cli_reload_settings(const char *prog, int argc, char **argv, const struct config_directive *table, size_t n,
+                        void *running, size_t size)
+{
+    void *fresh = calloc(1, size);
+    if (!fresh)
+        return ST_ERROR;
+    /* Same layering as at start: SC_<PROG>_ environment, then flags. */
+    char env_prefix[32];
+    snprintf(env_prefix, sizeof(env_prefix), "SC_%s_", prog);
+    for (char *p = env_prefix; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    int rc = cli_load_settings(prog, argc, argv, table, n, fresh, env_prefix);
+    if (rc != ST_OK) {
+        LOG_ERROR("%s: reload failed (see the message above); keeping the running configuration", prog);
+    } else {
+        int changed = config_reload_apply(table, n, running, fresh);
+        LOG_INFO("%s: configuration reloaded, %d directive(s) changed", prog, changed);
+    }
+    config_free(table, n, fresh);
+    free(fresh);
+    return rc == ST_OK ? ST_OK : ST_ERROR;
 }

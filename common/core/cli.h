@@ -16,4 +16,12 @@
 int cli_load_settings(const char *prog, int argc, char **argv, const struct config_directive *table, size_t n,
                       void *settings, const char *env_prefix);
 
+/* SIGHUP: load the settings again from the same command line (file,
+ * environment, flags) into a scratch struct of size bytes and adopt what
+ * may change at run time (config_reload_apply). Errors keep the running
+ * settings and are logged. Returns ST_OK or ST_ERROR. Blocks on file I/O
+ * briefly: called from a signal watcher, which is acceptable for a reload. */
+int cli_reload_settings(const char *prog, int argc, char **argv, const struct config_directive *table, size_t n,
+                        void *running, size_t size);
+
 #endif

@@ -1,4 +1,5 @@
 #include "core/config.h"
+#include "core/log.h"
 #include "core/status.h"
 
 #include <ctype.h>
@@ -594,4 +595,58 @@ int config_append_table(struct config_directive *table, size_t cap, size_t *n, c
         (*n)++;
     }
     return ST_OK;
+}
+
+int config_reload_apply(const struct config_directive *table, size_t n, void *running, void *fresh)
+{
+    int adopted = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct config_directive *d = &table[i];
+        char *r = (char *)running + d->offset, *f = (char *)fresh + d->offset;
+        int differ;
+        switch (d->type) {
+        case CONFIG_INT:
+        case CONFIG_MS:
+            differ = *(long *)r != *(long *)f;
+            break;
+        case CONFIG_BOOL:
+            differ = *(int *)r != *(int *)f;
+            break;
+        case CONFIG_SIZE:
+            differ = *(size_t *)r != *(size_t *)f;
+            break;
+        default: {
+            const char *a = *(char **)r, *b = *(char **)f;
+            differ = strcmp(a ? a : "", b ? b : "") != 0;
+            break;
+        }
+        }
+        if (!differ)
+            continue;
+        if (!d->reload) {
+            LOG_WARN("config: %s changed; it takes effect after a restart", d->name);
+            continue;
+        }
+        switch (d->type) {
+        case CONFIG_INT:
+        case CONFIG_MS:
+            *(long *)r = *(long *)f;
+            break;
+        case CONFIG_BOOL:
+            *(int *)r = *(int *)f;
+            break;
+        case CONFIG_SIZE:
+            *(size_t *)r = *(size_t *)f;
+            break;
+        default: {
+            char *tmp = *(char **)r;
+            *(char **)r = *(char **)f;
+            *(char **)f = tmp;
+            break;
+        }
+        }
+        LOG_INFO("config: %s reloaded", d->name);
+        adopted++;
+    }
+    return adopted;
 }

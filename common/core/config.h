@@ -39,6 +39,7 @@ struct config_directive {
     const char *dflt;       /* default in the same syntax as the file; NULL = zero/NULL */
     double min, max;        /* numeric bounds (ignored when min == max == 0) */
     const char *help;       /* one line for --help and the sample config */
+    int reload;             /* 1: SIGHUP may change it on a running process */
 };
 
 /* Fill defaults for every directive. ST_OK or ST_ERROR (bad default: our bug). */
@@ -64,6 +65,12 @@ void config_free(const struct config_directive *table, size_t n, void *settings)
  * settings struct and reuses its directive list. ST_OK or ST_ERROR (full). */
 int config_append_table(struct config_directive *table, size_t cap, size_t *n, const struct config_directive *src,
                         size_t count, size_t base);
+/* SIGHUP: adopt the reloadable directives that differ between a freshly
+ * loaded fresh and the running settings (strings change hands: the old
+ * value ends up in fresh, freed with it), and log each change; a changed
+ * directive that is not reloadable is logged as needing a restart and left
+ * alone. Returns the number of directives adopted. */
+int config_reload_apply(const struct config_directive *table, size_t n, void *running, void *fresh);
 /* Print "  name (default: x)  help" lines, for --help. */
 void config_print_help(const struct config_directive *table, size_t n, FILE *out);
 

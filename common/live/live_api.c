@@ -157,17 +157,120 @@ static void for_each_stream(struct live_api *api, struct buf *b, stream_visit_cb
 static void stream_json(struct live_api *api, struct live_stream *st, struct buf *b, int first)
 {
     uint64_t now = live_server_now_ms(api->srv);
+    uint64_t drops = 0;
+    for (struct fanout_player *p = st->fanout.players; p; p = p->next)
+        drops += p->frames_dropped;
     appendf(b, "%s{\"stream\":", first ? "" : ",");
     append_json_string(b, st->key);
+    appendf(b, ",\"publisher\":");
+    if (st->publisher) {
+        appendf(b, "{\"peer\":");
+        append_json_string(b, st->publisher_peer);
+        appendf(b, ",\"uptime_ms\":%llu}", (unsigned long long)(now - st->published_ms));
+    } else {
+        appendf(b, "null");
+    }
     appendf(b,
-            ",\"publisher\":%s,\"source\":%s,\"players\":%u,\"epoch\":%u,\"frames_in\":%llu,\"bytes_in\":%llu,"
-            "\"uptime_ms\":%llu,\"video\":{\"codec\":\"%s\",\"width\":%u,\"height\":%u},"
+            ",\"source\":%s,\"viewers\":{\"rtmp\":%u},\"players\":%u,\"epoch\":%u,\"bitrate_bps\":%llu,"
+            "\"frames_in\":%llu,\"bytes_in\":%llu,\"drops\":%llu,"
+            "\"video\":{\"codec\":\"%s\",\"width\":%u,\"height\":%u,\"profile\":%u,\"level\":%u},"
             "\"audio\":{\"codec\":\"%s\",\"sample_rate\":%u,\"channels\":%u}}",
-            st->publisher ? "true" : "false", st->source ? "true" : "false", st->fanout.nplayers, st->epoch,
-            (unsigned long long)st->fanout.frames_in, (unsigned long long)st->fanout.bytes_in,
-            (unsigned long long)(st->published_ms ? now - st->published_ms : 0),
-            media_codec_video_name(st->video.codec), st->video.width, st->video.height,
+            st->source ? "true" : "false", st->fanout.nplayers, st->fanout.nplayers, st->epoch,
+            (unsigned long long)st->bitrate_bps, (unsigned long long)st->fanout.frames_in,
+            (unsigned long long)st->fanout.bytes_in, (unsigned long long)drops, media_codec_video_name(st->video.codec),
+            st->video.width, st->video.height, st->video.profile, st->video.level,
             media_codec_audio_name(st->audio.codec), st->audio.sample_rate, st->audio.channels);
+}
+
+static int handle_streams(struct http_server_request *req, void *ctx)
+{
+    struct live_api *api = ctx;
+    struct buf b;
+    buf_init(&b, LIVE_API_MAX_BODY);
+    const char *path = http_server_request_path(req);
+    const char *key = path + strlen("/v1/streams");
+    if (*key == '/' && key[1]) {
+        /* /v1/streams/<app>/<name>: one stream carried here. */
+        struct live_stream *st = live_registry_find(&api->srv->registry, key + 1);
+        if (!st) {
+            buf_free(&b);
+            send_error(req, 404, "stream not carried by this node");
+            return ST_OK;
+        }
+        stream_json(api, st, &b, 1);
+        appendf(&b, "\n");
+    } else if (*key == '\0' || strcmp(key, "/") == 0) {
+        appendf(&b, "{\"node\":");
+        append_json_string(&b, api->node_id);
+        appendf(&b, ",\"worker\":%d,\"streams\":[", api->worker);
+        for_each_stream(api, &b, stream_json);
+        appendf(&b, "]}\n");
+    } else {
+        buf_free(&b);
+        send_error(req, 404, "want /v1/streams or /v1/streams/<app>/<name>");
+        return ST_OK;
+    }
+    send_json(req, 200, &b);
+    buf_free(&b);
+    return ST_OK;
+}
+
+struct nodes_request {
+    struct live_api *api;
+    struct http_server_handle handle;
+};
+
+static void nodes_cb(void *ctx, int result, const struct cluster_node_record *nodes, size_t count)
+{
+    struct nodes_request *nr = ctx;
+    struct http_server_request *req = http_server_request_lookup(&nr->api->http, nr->handle);
+    free(nr);
+    if (!req)
+        return;
+    if (result != CLUSTER_DIR_OK) {
+        send_error(req, 503, "stream directory unavailable");
+        return;
+    }
+    struct buf b;
+    buf_init(&b, LIVE_API_MAX_BODY);
+    appendf(&b, "{\"nodes\":[");
+    for (size_t i = 0; i < count; i++) {
+        appendf(&b, "%s{\"id\":", i ? "," : "");
+        append_json_string(&b, nodes[i].id);
+        appendf(&b, ",\"role\":");
+        append_json_string(&b, nodes[i].role);
+        appendf(&b, ",\"rtmp\":");
+        append_json_string(&b, nodes[i].rtmp);
+        appendf(&b, ",\"http\":");
+        append_json_string(&b, nodes[i].http);
+        appendf(&b, ",\"players\":%llu,\"out_bps\":%llu,\"max_players\":%llu}", (unsigned long long)nodes[i].players,
+                (unsigned long long)nodes[i].out_bps, (unsigned long long)nodes[i].max_players);
+    }
+    appendf(&b, "]}\n");
+    send_json(req, 200, &b);
+    buf_free(&b);
+}
+
+static int handle_nodes(struct http_server_request *req, void *ctx)
+{
+    struct live_api *api = ctx;
+    if (!api->dir) {
+        send_error(req, 503, "this node is not part of a cluster");
+        return ST_OK;
+    }
+    struct nodes_request *nr = calloc(1, sizeof(*nr));
+    if (!nr) {
+        send_error(req, 500, "out of memory");
+        return ST_OK;
+    }
+    nr->api = api;
+    nr->handle = http_server_request_handle(req);
+    if (cluster_directory_nodes(api->dir, nodes_cb, nr) != ST_OK) {
+        free(nr);
+        send_error(req, 503, "stream directory unavailable");
+        return ST_OK;
+    }
+    return HTTP_SERVER_ASYNC;
 }
 
 static int handle_stats(struct http_server_request *req, void *ctx)
@@ -263,7 +366,10 @@ int live_api_start(struct live_api *api, struct ev_loop *loop, const char *addr,
     unsigned get = HTTP_SERVER_GET | HTTP_SERVER_HEAD;
     if (http_server_route(&api->http, "/v1/route", get, handle_route, api) != ST_OK ||
         http_server_route(&api->http, "/v1/stats", get, handle_stats, api) != ST_OK ||
-        http_server_route(&api->http, "/metrics", get, handle_metrics, api) != ST_OK) {
+        http_server_route(&api->http, "/metrics", get, handle_metrics, api) != ST_OK ||
+        http_server_route(&api->http, "/v1/streams", get, handle_streams, api) != ST_OK ||
+        http_server_route(&api->http, "/v1/streams/*", get, handle_streams, api) != ST_OK ||
+        http_server_route(&api->http, "/v1/nodes", get, handle_nodes, api) != ST_OK) {
         http_server_close(&api->http);
         return ST_ERROR;
     }

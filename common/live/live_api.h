@@ -4,6 +4,9 @@
  *       use (asks the directory; 503 while it is unreachable)
  *   GET /v1/stats    this process: connections, streams, codecs, counters (JSON)
  *   GET /metrics     the same as Prometheus text
+ *   GET /v1/streams, /v1/streams/<app>/<name>  streams carried here: publisher,
+ *       viewers per protocol, bitrate, codecs, drops, uptime
+ *   GET /v1/nodes    every live node of the cluster, from the directory
  * On an edge each worker answers for itself (the port is shared), with its
  * worker index in the JSON and as a metric label; /v1/route is the same from
  * every worker since it comes from the directory.

@@ -29,6 +29,10 @@ struct live_stream {
     uint32_t epoch;           /* replication epoch (origin: from the directory claim) */
     uint64_t seq;             /* replication sequence number of the last message sent */
     void *source;             /* edge: the upstream subscription feeding this stream */
+    char publisher_peer[64];  /* "ip:port" of the current publisher, "" if none */
+    uint64_t bitrate_bps;     /* input bitrate over the last second */
+    uint64_t rate_mark_bytes; /* fanout.bytes_in at rate_mark_ms */
+    uint64_t rate_mark_ms;
     struct media_video_config video;
     struct media_audio_config audio;
     struct live_stream *next; /* bucket chain */

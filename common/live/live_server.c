@@ -116,6 +116,7 @@ static void detach_publisher(struct live_conn *c, const char *why)
     struct live_server *srv = c->srv;
     st->publisher = NULL;
     st->published_ms = 0;
+    st->publisher_peer[0] = '\0';
     c->stream = NULL;
     c->publish_pending = 0;
     if (c->publish_active) {
@@ -151,6 +152,7 @@ static void publish_begin(struct live_conn *c)
     struct live_stream *st = c->stream;
     st->published_ms = st->last_input_ms = live_server_now_ms(srv);
     st->publish_count++;
+    snprintf(st->publisher_peer, sizeof(st->publisher_peer), "%s", c->peer);
     c->publish_active = 1;
     fanout_stream_clear_cache(&st->fanout);
     for (struct fanout_player *p = st->fanout.players; p; p = p->next)
@@ -209,6 +211,8 @@ void live_server_push(struct live_server *srv, struct live_stream *st, struct fa
 }
 
 uint32_t live_server_players(const struct live_server *srv) { return srv->nconns; }
+
+void live_server_stop_accepting(struct live_server *srv) { net_listener_close(&srv->listener, srv->loop); }
 
 static int on_publish(struct rtmp_session *s, const char *name, struct rtmp_session_verdict *v)
 {
@@ -309,6 +313,23 @@ static int data_is_metadata(const uint8_t *p, uint32_t len)
     return len >= sizeof(on_meta) && memcmp(p, on_meta, sizeof(on_meta)) == 0;
 }
 
+void live_server_note_codec(struct live_stream *st, uint8_t type, const uint8_t *body, uint32_t len)
+{
+    const char *err = NULL;
+    if (type == RTMP_MSG_VIDEO) {
+        if (media_codec_parse_video_config(body, len, &st->video, &err) == ST_OK)
+            LOG_INFO("stream %s video %s %ux%u profile=%u level=%u", st->key, media_codec_video_name(st->video.codec),
+                     st->video.width, st->video.height, st->video.profile, st->video.level);
+        else
+            LOG_WARN("stream %s: video sequence header not understood (%s); passing it through", st->key,
+                     err ? err : "?");
+    } else if (type == RTMP_MSG_AUDIO) {
+        if (media_codec_parse_audio_config(body, len, &st->audio, &err) == ST_OK)
+            LOG_INFO("stream %s audio %s %u Hz %u ch", st->key, media_codec_audio_name(st->audio.codec),
+                     st->audio.sample_rate, st->audio.channels);
+    }
+}
+
 static void on_media(struct rtmp_session *s, uint8_t type, uint32_t ts, const uint8_t *payload, uint32_t len)
 {
     struct live_conn *c = s->owner;
@@ -325,10 +346,7 @@ static void on_media(struct rtmp_session *s, uint8_t type, uint32_t ts, const ui
             return;
         if (vi.sequence_header) {
             flags |= FANOUT_FLAG_SEQ_HEADER;
-            if (media_codec_parse_video_config(payload, len, &st->video, &err) == ST_OK)
-                LOG_INFO("stream %s video %s %ux%u profile=%u level=%u", st->key,
-                         media_codec_video_name(st->video.codec), st->video.width, st->video.height,
-                         st->video.profile, st->video.level);
+            live_server_note_codec(st, type, payload, len);
         } else if (vi.keyframe) {
             flags |= FANOUT_FLAG_KEY;
         }
@@ -338,9 +356,7 @@ static void on_media(struct rtmp_session *s, uint8_t type, uint32_t ts, const ui
             return;
         if (ai.sequence_header) {
             flags |= FANOUT_FLAG_SEQ_HEADER;
-            if (media_codec_parse_audio_config(payload, len, &st->audio, &err) == ST_OK)
-                LOG_INFO("stream %s audio %s %u Hz %u ch", st->key, media_codec_audio_name(st->audio.codec),
-                         st->audio.sample_rate, st->audio.channels);
+            live_server_note_codec(st, type, payload, len);
         }
     } else if (data_is_metadata(payload, len)) {
         flags |= FANOUT_FLAG_METADATA;
@@ -425,6 +441,10 @@ static void conn_free(struct live_conn *c)
         if (*pp)
             *pp = c->dirty_next;
     }
+    /* Last words (a refusal, an error status) go out if the socket takes
+     * them now; a broken or full socket just loses them. */
+    if (c->transport.err == 0)
+        fanout_player_flush(&c->out, conn_writev, c);
     ev_io_stop(srv->loop, &c->rio);
     ev_io_stop(srv->loop, &c->wio);
     net_transport_close(&c->transport);
@@ -521,11 +541,29 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     }
 }
 
+/* Input bitrate per stream, measured over about a second, for the API. */
+static void update_bitrates(struct live_server *srv, uint64_t now)
+{
+    for (int b = 0; b < LIVE_REGISTRY_BUCKETS; b++) {
+        for (struct live_stream *st = srv->registry.buckets[b]; st; st = st->next) {
+            if (st->rate_mark_ms == 0) {
+                st->rate_mark_ms = now;
+                st->rate_mark_bytes = st->fanout.bytes_in;
+            } else if (now - st->rate_mark_ms >= 1000) {
+                st->bitrate_bps = (st->fanout.bytes_in - st->rate_mark_bytes) * 8000 / (now - st->rate_mark_ms);
+                st->rate_mark_ms = now;
+                st->rate_mark_bytes = st->fanout.bytes_in;
+            }
+        }
+    }
+}
+
 static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct live_server *srv = w->data;
     uint64_t now = live_server_now_ms(srv);
     const struct live_settings *cfg = srv->settings;
+    update_bitrates(srv, now);
     for (struct live_conn *c = srv->conns; c; c = c->next) {
         if (c->close_reason)
             continue;

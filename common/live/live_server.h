@@ -117,8 +117,15 @@ void live_server_kick_publisher(struct live_server *srv, struct live_stream *st,
 void live_server_notify_players(struct live_server *srv, struct live_stream *st, const char *code,
                                 const char *description, int close);
 
+/* Record the codec configuration of a sequence header (type 8 or 9 FLV
+ * body) in st->video / st->audio, for the API and logs. */
+void live_server_note_codec(struct live_stream *st, uint8_t type, const uint8_t *body, uint32_t len);
+
 /* Deliver a frame from an upstream source (edge) to st's players. */
 void live_server_push(struct live_server *srv, struct live_stream *st, struct fanout_frame *f);
+
+/* Stop accepting connections (drain); existing sessions go on. */
+void live_server_stop_accepting(struct live_server *srv);
 
 /* Connected players and publishers, for load reports. */
 uint32_t live_server_players(const struct live_server *srv);

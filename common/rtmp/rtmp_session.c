@@ -197,11 +197,21 @@ static int handle_connect(struct rtmp_session *s, double txn, const struct amf_v
         copy_name(s->flash_ver, sizeof(s->flash_ver), fv);
     s->object_encoding = amf_value_get_number(obj, "objectEncoding", 0) == 3 ? 3 : 0;
 
+    /* The same sequence nginx-rtmp sends, which every client in CLIENTS.md
+     * expects. It goes first even for a refusal: our replies are chunked at
+     * out_chunk_size, which the client must know to read them. */
+    int rc = send_control_u32(s, RTMP_MSG_WINDOW_ACK_SIZE, s->limits.window_ack_size);
+    uint8_t bw[5];
+    wr_be32(bw, s->limits.peer_bandwidth);
+    bw[4] = 2; /* dynamic */
+    rc |= rtmp_session_send_message(s, RTMP_CSID_CONTROL, RTMP_MSG_SET_PEER_BANDWIDTH, 0, 0, bw, 5);
+    rc |= send_control_u32(s, RTMP_MSG_SET_CHUNK_SIZE, s->limits.out_chunk_size);
+
     struct rtmp_session_verdict v = {0};
     if (s->handler->on_connect && s->handler->on_connect(s, &v) != ST_OK) {
         struct buf b;
         buf_init(&b, RTMP_SESSION_REPLY_MAX);
-        int rc = amf0_write_cstring(&b, "_error");
+        rc |= amf0_write_cstring(&b, "_error");
         rc |= amf0_write_number(&b, txn);
         rc |= amf0_write_null(&b);
         rc |= write_status_object(&b, "error", v.code ? v.code : "NetConnection.Connect.Rejected",
@@ -223,14 +233,6 @@ static int handle_connect(struct rtmp_session *s, double txn, const struct amf_v
         s->error = "connect rejected";
         return ST_ERROR;
     }
-
-    /* The same sequence nginx-rtmp sends, which every client in CLIENTS.md expects. */
-    int rc = send_control_u32(s, RTMP_MSG_WINDOW_ACK_SIZE, s->limits.window_ack_size);
-    uint8_t bw[5];
-    wr_be32(bw, s->limits.peer_bandwidth);
-    bw[4] = 2; /* dynamic */
-    rc |= rtmp_session_send_message(s, RTMP_CSID_CONTROL, RTMP_MSG_SET_PEER_BANDWIDTH, 0, 0, bw, 5);
-    rc |= send_control_u32(s, RTMP_MSG_SET_CHUNK_SIZE, s->limits.out_chunk_size);
 
     struct buf b;
     buf_init(&b, RTMP_SESSION_REPLY_MAX);

@@ -26,14 +26,14 @@ struct fuzz_settings {
 };
 
 static const struct config_directive fuzz_table[] = {
-    {"rtmp_port", CONFIG_INT, offsetof(struct fuzz_settings, port), "1935", 1, 65535, ""},
-    {"tls", CONFIG_BOOL, offsetof(struct fuzz_settings, flag), "off", 0, 0, ""},
-    {"node_name", CONFIG_STRING, offsetof(struct fuzz_settings, name), "origin-1", 0, 0, ""},
-    {"record_path", CONFIG_STRING, offsetof(struct fuzz_settings, path), NULL, 0, 0, ""},
-    {"chunk_size", CONFIG_SIZE, offsetof(struct fuzz_settings, chunk), "4k", 128, 16777216, ""},
-    {"max_mem", CONFIG_SIZE, offsetof(struct fuzz_settings, mem), NULL, 0, 0, ""},
-    {"idle_timeout", CONFIG_MS, offsetof(struct fuzz_settings, timeout), "30s", 100, 86400000, ""},
-    {"offset", CONFIG_INT, offsetof(struct fuzz_settings, offset), NULL, 0, 0, ""},
+    {"rtmp_port", CONFIG_INT, offsetof(struct fuzz_settings, port), "1935", 1, 65535, "", 0},
+    {"tls", CONFIG_BOOL, offsetof(struct fuzz_settings, flag), "off", 0, 0, "", 0},
+    {"node_name", CONFIG_STRING, offsetof(struct fuzz_settings, name), "origin-1", 0, 0, "", 0},
+    {"record_path", CONFIG_STRING, offsetof(struct fuzz_settings, path), NULL, 0, 0, "", 0},
+    {"chunk_size", CONFIG_SIZE, offsetof(struct fuzz_settings, chunk), "4k", 128, 16777216, "", 0},
+    {"max_mem", CONFIG_SIZE, offsetof(struct fuzz_settings, mem), NULL, 0, 0, "", 0},
+    {"idle_timeout", CONFIG_MS, offsetof(struct fuzz_settings, timeout), "30s", 100, 86400000, "", 0},
+    {"offset", CONFIG_INT, offsetof(struct fuzz_settings, offset), NULL, 0, 0, "", 0},
 };
 #define FUZZ_N (sizeof(fuzz_table) / sizeof(fuzz_table[0]))
 

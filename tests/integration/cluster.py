@@ -6,6 +6,7 @@ Builds on harness.py (process registry, kill by PID at exit, bounded waits)
 and rtmpclient.py. Every process has its own log file; ClusterTestCase
 prints the tail of each one when a test fails.
 """
+import atexit
 import contextlib
 import ctypes
 import json
@@ -13,6 +14,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +27,23 @@ from rtmpclient import AUDIO, VIDEO, COMMAND_AMF0
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
+
+# harness's watchdog and SIGTERM handler end with os._exit (no atexit): hook
+# our own cleanups (network namespaces) into its cleanup.
+_extra_cleanups = []
+_live_edges = []
+_harness_cleanup = harness._cleanup
+
+
+def _cleanup_all():
+    for e in list(_live_edges):      # before their masters die: workers would be orphaned
+        e.kill_workers()
+    _harness_cleanup()
+    for f in list(_extra_cleanups):
+        f()
+
+
+harness._cleanup = _cleanup_all
 
 
 def edge_binary():
@@ -84,7 +103,7 @@ class Topology:
     namespace. cleanup() is idempotent and registered with atexit."""
 
     def __init__(self, hosts):
-        self.tag = 'sc%d%02d' % (os.getpid() % 100000, random.randrange(100))
+        self.tag = 'scit%d' % os.getpid()
         self.net = random.randrange(1, 250)
         self.bridge_ns = self.tag + '-br'
         self.hosts = {}          # host name -> (ns, ip)
@@ -97,9 +116,19 @@ class Topology:
     def ip(self, host):
         return self.hosts[host][1]
 
+    @staticmethod
+    def sweep_stale():
+        """Remove namespaces left by a run that was SIGKILLed (its pid is gone)."""
+        r = harness.run(['ip', 'netns', 'list'], 10)
+        for line in r.stdout.decode().splitlines():
+            m = re.match(r'(scit(\d+)-\S+)', line)
+            if m and int(m.group(2)) != os.getpid() and not os.path.exists('/proc/' + m.group(2)):
+                harness.run(['ip', 'netns', 'del', m.group(1)], 10)
+
     def setup(self):
-        import atexit
         atexit.register(self.cleanup)
+        _extra_cleanups.append(self.cleanup)
+        self.sweep_stale()
         self._add_ns(self.bridge_ns)
         b = ['ip', '-n', self.bridge_ns]
         sh(b + ['link', 'add', 'br0', 'type', 'bridge'])
@@ -122,7 +151,6 @@ class Topology:
         return self
 
     def check_reachable(self, src, dst, timeout=10.0):
-        import socket
         with in_netns(self.ns(dst)):
             srv = socket.socket()
             srv.bind((self.ip(dst), 0))
@@ -352,6 +380,35 @@ class Edge(Node):
 
     def binary(self):
         return edge_binary()
+
+    def start(self, timeout=10.0):
+        _live_edges.append(self)
+        return super().start(timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=8.0):
+        """SIGTERM the master (it stops its workers), then SIGKILL whatever is
+        left. SIGKILLing only the master would orphan its workers."""
+        if self.proc is None:
+            return None
+        workers = self.worker_pids()
+        rc = super().stop(sig, timeout)
+        self.kill_workers(workers)
+        if self in _live_edges:
+            _live_edges.remove(self)
+        return rc
+
+    def kill_workers(self, pids=None):
+        for pid in (self.worker_pids() if pids is None else pids):
+            try:
+                with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                    argv = f.read().decode('utf-8', 'replace').split('\0')
+            except OSError:
+                continue
+            if '%s:%d' % (self.host, self.port) in argv:    # ours, not a recycled pid
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def wait_ready(self, timeout):
         return self.wait_log(r'edge worker \d+ node=\S+ listening', timeout,

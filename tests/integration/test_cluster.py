@@ -222,6 +222,9 @@ class Cluster(cluster.ClusterTestCase):
         self.assert_monotonic(rec)
         self.assertIn('NetStream.Play.UnpublishNotify', [s for _, s in rec.status],
                       'players should hear the publisher left')
+        self.assertIsNotNone(e.wait_log(r'edge: stream=live/d epoch 1 -> 2, rebasing', 1),
+                             'the edge did not see the new epoch in-band')
+        self.assertEqual(r.hgetall('sc:stream:live/d').get('epoch'), '2')
 
     def test_07_edge_worker_killed_is_restarted(self):
         r, (o,), (e,) = self.small()

@@ -22,15 +22,15 @@ struct settings {
 };
 
 static const struct config_directive table[] = {
-    {"rtmp_port", CONFIG_INT, offsetof(struct settings, port), "1935", 1, 65535, "RTMP listen port"},
-    {"tls", CONFIG_BOOL, offsetof(struct settings, tls), "off", 0, 0, "enable RTMPS"},
-    {"node_name", CONFIG_STRING, offsetof(struct settings, name), "origin-1", 0, 0, "node id"},
-    {"chunk_size", CONFIG_SIZE, offsetof(struct settings, chunk_size), "4k", 128, 65536, "RTMP chunk size"},
-    {"idle_timeout", CONFIG_MS, offsetof(struct settings, timeout), "30s", 100, 3600000, "idle timeout"},
-    {"offset", CONFIG_INT, offsetof(struct settings, offset), NULL, 0, 0, "signed offset"},
-    {"max_mem", CONFIG_SIZE, offsetof(struct settings, max_mem), NULL, 0, 0, "memory cap"},
-    {"empty", CONFIG_STRING, offsetof(struct settings, empty), NULL, 0, 0, "no default"},
-    {"linger", CONFIG_MS, offsetof(struct settings, linger), NULL, 0, 0, "unbounded duration"},
+    {"rtmp_port", CONFIG_INT, offsetof(struct settings, port), "1935", 1, 65535, "RTMP listen port", 0},
+    {"tls", CONFIG_BOOL, offsetof(struct settings, tls), "off", 0, 0, "enable RTMPS", 1},
+    {"node_name", CONFIG_STRING, offsetof(struct settings, name), "origin-1", 0, 0, "node id", 1},
+    {"chunk_size", CONFIG_SIZE, offsetof(struct settings, chunk_size), "4k", 128, 65536, "RTMP chunk size", 0},
+    {"idle_timeout", CONFIG_MS, offsetof(struct settings, timeout), "30s", 100, 3600000, "idle timeout", 0},
+    {"offset", CONFIG_INT, offsetof(struct settings, offset), NULL, 0, 0, "signed offset", 0},
+    {"max_mem", CONFIG_SIZE, offsetof(struct settings, max_mem), NULL, 0, 0, "memory cap", 0},
+    {"empty", CONFIG_STRING, offsetof(struct settings, empty), NULL, 0, 0, "no default", 0},
+    {"linger", CONFIG_MS, offsetof(struct settings, linger), NULL, 0, 0, "unbounded duration", 0},
 };
 #define NT (sizeof(table) / sizeof(table[0]))
 
@@ -91,9 +91,9 @@ Test(config, defaults)
 Test(config, bad_default_is_error_and_free_is_safe)
 {
     static const struct config_directive bad[] = {
-        {"a", CONFIG_STRING, offsetof(struct settings, name), "x", 0, 0, ""},
-        {"b", CONFIG_INT, offsetof(struct settings, port), "10", 128, 256, ""},
-        {"c", CONFIG_STRING, offsetof(struct settings, empty), "y", 0, 0, ""},
+        {"a", CONFIG_STRING, offsetof(struct settings, name), "x", 0, 0, "", 0},
+        {"b", CONFIG_INT, offsetof(struct settings, port), "10", 128, 256, "", 0},
+        {"c", CONFIG_STRING, offsetof(struct settings, empty), "y", 0, 0, "", 0},
     };
     struct settings t;
     memset(&t, 0x5a, sizeof(t));
@@ -287,7 +287,7 @@ Test(config, ms_errors)
 Test(config, ms_unbounded_extremes)
 {
     static const struct config_directive t[] = {
-        {"d", CONFIG_MS, offsetof(struct settings, offset), NULL, 0, 0, ""},
+        {"d", CONFIG_MS, offsetof(struct settings, offset), NULL, 0, 0, "", 0},
     };
     cr_assert_eq(config_set(t, 1, &s, "d", "9223372036854775807", err, sizeof(err)), ST_OK, "%s", err);
     cr_assert_eq(s.offset, 9223372036854775807L);
@@ -631,4 +631,26 @@ Test(config, file_too_large)
     unlink(path);
     free(path);
     free(text);
+}
+
+/* SIGHUP: reloadable directives are adopted (strings change hands), the
+ * others stay as they were. */
+Test(config, reload_apply_adopts_only_reloadable)
+{
+    struct settings running, fresh;
+    memset(&running, 0, sizeof(running));
+    memset(&fresh, 0, sizeof(fresh));
+    cr_assert_eq(config_set_defaults(table, NT, &running), ST_OK);
+    cr_assert_eq(config_set_defaults(table, NT, &fresh), ST_OK);
+    cr_assert_eq(config_set(table, NT, &fresh, "tls", "on", err, sizeof(err)), ST_OK, "%s", err);
+    cr_assert_eq(config_set(table, NT, &fresh, "node_name", "origin-2", err, sizeof(err)), ST_OK, "%s", err);
+    cr_assert_eq(config_set(table, NT, &fresh, "rtmp_port", "1936", err, sizeof(err)), ST_OK, "%s", err);
+    cr_assert_eq(config_reload_apply(table, NT, &running, &fresh), 2);
+    cr_assert_eq(running.tls, 1);
+    cr_assert_str_eq(running.name, "origin-2");
+    cr_assert_str_eq(fresh.name, "origin-1"); /* the old string moved to fresh */
+    cr_assert_eq(running.port, 1935);         /* not reloadable: unchanged */
+    cr_assert_eq(config_reload_apply(table, NT, &running, &fresh), 1); /* name differs again, back and forth */
+    config_free(table, NT, &running);
+    config_free(table, NT, &fresh);
 }
