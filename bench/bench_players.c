@@ -97,7 +97,7 @@ static struct {
     struct ev_loop *loop;
     struct bench_url url;
     const struct bench_proto *proto;
-    int nplayers;
+    int nplayers, nstreams;
     double rate, duration, settle, slow_fraction, slow_kbps;
     int rcvbuf;
     const char *csv;
@@ -237,8 +237,13 @@ static int rtmp_command(struct bench_conn *c, const struct rtmp_message *m)
         } else if (c->step == STEP_CREATE && txn == 2) {
             uint32_t msid = n > 3 && v[3].type == AMF_NUMBER ? (uint32_t)v[3].num : 1;
             rc = bench_rtmp_set_buffer_length(&c->out, msid, 1000);
-            if (rc == ST_OK)
+            if (rc == ST_OK && g.nstreams > 1) {
+                char sname[300];
+                snprintf(sname, sizeof(sname), "%s-%d", g.url.name, c->id % g.nstreams);
+                rc = bench_rtmp_play(&c->out, msid, sname);
+            } else if (rc == ST_OK) {
                 rc = bench_rtmp_play(&c->out, msid, g.url.name);
+            }
             c->play_wall = bench_wall_us();
             c->step = STEP_PLAY;
         }
@@ -560,6 +565,7 @@ static void usage(void)
             "      --slow-fraction F  share of players reading slowly (0..1, default 0)\n"
             "      --slow-kbps K      read rate of slow players (default 125)\n"
             "      --rcvbuf BYTES     SO_RCVBUF of slow players (default: kernel)\n"
+            "      --streams K        play NAME-(i %% K) instead of NAME (bench_publisher --streams K)\n"
             "      --csv FILE         per-connection CSV\n");
 }
 
@@ -574,10 +580,12 @@ int main(int argc, char **argv)
                                          {"slow-kbps", required_argument, 0, 'k'},
                                          {"rcvbuf", required_argument, 0, 'b'},
                                          {"csv", required_argument, 0, 'c'},
+                                         {"streams", required_argument, 0, 'S'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *url = NULL;
     g.nplayers = 10;
+    g.nstreams = 1;
     g.rate = 200;
     g.duration = 20;
     g.settle = 2;
@@ -594,6 +602,7 @@ int main(int argc, char **argv)
         case 'k': g.slow_kbps = atof(optarg); break;
         case 'b': g.rcvbuf = atoi(optarg); break;
         case 'c': g.csv = optarg; break;
+        case 'S': g.nstreams = atoi(optarg); break;
         default: usage(); return o == 'h' ? 0 : 2;
         }
     }

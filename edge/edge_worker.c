@@ -366,11 +366,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *sig, int revents)
     struct edge_worker *w = sig->data;
     size_t n;
     const struct config_directive *table = edge_config_table(&n);
-    if (cli_reload_settings("edge", w->argc, w->argv, table, n, w->cfg, sizeof(*w->cfg)) == ST_OK) {
-        enum log_level level;
-        if (log_parse_level(w->cfg->log_level, &level) == ST_OK)
-            log_set_level(level);
-    }
+    cli_reload_settings("edge", w->argc, w->argv, table, n, w->cfg, sizeof(*w->cfg));
 }
 
 int edge_worker_run(struct edge_config *cfg, int index, const char *edge_id, int argc, char **argv)

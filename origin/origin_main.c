@@ -26,11 +26,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     size_t n;
     const struct config_directive *table = origin_config_table(&n);
     LOG_INFO("origin: SIGHUP, reloading the configuration");
-    if (cli_reload_settings("origin", saved_argc, saved_argv, table, n, &cfg, sizeof(cfg)) == ST_OK) {
-        enum log_level level;
-        if (log_parse_level(cfg.log_level, &level) == ST_OK)
-            log_set_level(level);
-    }
+    cli_reload_settings("origin", saved_argc, saved_argv, table, n, &cfg, sizeof(cfg));
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -54,12 +50,6 @@ int main(int argc, char **argv)
         return rc == ST_DONE ? 0 : 1;
     }
     rc = 1;
-    enum log_level level;
-    if (log_parse_level(cfg.log_level, &level) != ST_OK) {
-        fprintf(stderr, "origin: log_level: unknown level '%s'\n", cfg.log_level);
-        goto out;
-    }
-    log_set_level(level);
     signal(SIGPIPE, SIG_IGN);
 
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);

@@ -94,6 +94,20 @@ int cli_load_settings(const char *prog, int argc, char **argv, const struct conf
             return ST_ERROR;
         }
     }
+    /* Every binary has log_level; applying it here keeps start and reload alike. */
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(table[i].name, "log_level") != 0 || table[i].type != CONFIG_STRING)
+            continue;
+        const char *name = *(char **)((char *)settings + table[i].offset);
+        enum log_level level;
+        if (!name || log_parse_level(name, &level) != ST_OK) {
+            fprintf(stderr, "%s: log_level: unknown level '%s' (debug, info, warn or error)\n", prog,
+                    name ? name : "");
+            return ST_ERROR;
+        }
+        if (!check_only)
+            log_set_level(level);
+    }
     if (check_only) {
         printf("%s: configuration ok\n", prog);
         return ST_DONE;

@@ -9,7 +9,8 @@
 
 #include "core/config.h"
 
-/* Fill settings from the command line. Returns ST_OK (run the program),
+/* Fill settings from the command line (and set the log level from the
+ * log_level directive, when the table has one). Returns ST_OK (run the program),
  * ST_DONE (answered --help/--version/--check-config: exit 0) or ST_ERROR
  * (message printed: exit 1). settings must be freed with config_free in every
  * case. */

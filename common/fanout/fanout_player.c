@@ -124,6 +124,23 @@ static void pop_head(struct fanout_player *p)
     p->head_off = 0;
 }
 
+/* Advance over at most max frames' worth of *written bytes, popping the
+ * frames finished and leaving an offset into a partly written one. */
+static void consume_frames(struct fanout_player *p, size_t *written, uint32_t max)
+{
+    for (uint32_t i = 0; i < max && *written > 0 && p->count > 0; i++) {
+        struct fanout_frame *f = p->ring[p->head];
+        size_t left = f->rtmp_len - p->head_off;
+        if (*written < left) {
+            p->head_off += (uint32_t)*written;
+            *written = 0;
+            return;
+        }
+        *written -= left;
+        pop_head(p);
+    }
+}
+
 int fanout_player_flush(struct fanout_player *p, fanout_writev_cb cb, void *ctx)
 {
     for (;;) {
@@ -168,17 +185,8 @@ int fanout_player_flush(struct fanout_player *p, fanout_writev_cb cb, void *ctx)
             return ST_ERROR;
         p->bytes_written += written;
         /* Account what was written, in the same order the iovecs were built. */
-        if (head_first && written > 0) {
-            struct fanout_frame *f = p->ring[p->head];
-            size_t left = f->rtmp_len - p->head_off;
-            if (written >= left) {
-                written -= left;
-                pop_head(p);
-            } else {
-                p->head_off += (uint32_t)written;
-                written = 0;
-            }
-        }
+        if (head_first)
+            consume_frames(p, &written, 1);
         if (ctrl_left && written > 0) {
             size_t take = written < ctrl_left ? written : ctrl_left;
             p->ctrl_off += take;
@@ -188,17 +196,7 @@ int fanout_player_flush(struct fanout_player *p, fanout_writev_cb cb, void *ctx)
                 p->ctrl_off = 0;
             }
         }
-        while (written > 0 && p->count > 0) {
-            struct fanout_frame *f = p->ring[p->head];
-            size_t left = f->rtmp_len - p->head_off;
-            if (written >= left) {
-                written -= left;
-                pop_head(p);
-            } else {
-                p->head_off += (uint32_t)written;
-                written = 0;
-            }
-        }
+        consume_frames(p, &written, UINT32_MAX);
         /* A short write means the socket is full; a full one may leave
          * frames beyond FANOUT_IOV_MAX, so go round again. */
         if (rc == ST_AGAIN || offered_written < offered)

@@ -180,7 +180,7 @@ class Compose(unittest.TestCase):
                              'haproxy does not balance to %s' % name)
         ids = [self.services[n]['environment'].get('SC_ORIGIN_NODE_ID') for n in ('origin1', 'origin2')]
         self.assertEqual(len(set(ids)), 2, 'origins need distinct node ids: %r' % ids)
-        m = re.search(r'backend origins(.*?)(?:\n\S|\Z)', self.haproxy, re.S)
+        m = re.search(r'(?ms)^backend origins\n(.*?)(?:^\S|\Z)', self.haproxy)
         self.assertIn('check', m.group(1), 'origins backend without health checks')
 
     def test_healthcheck_ports(self):
@@ -304,15 +304,20 @@ class Dockerfile(unittest.TestCase):
         m = re.search(r'apt-get install -y --no-install-recommends ([^&]+)', run)
         self.assertIsNotNone(m, run)
         wanted = set(m.group(1).split())
-        needed = set()
+        needed = {}
         for role in ('origin', 'edge'):
             out = harness.run(['objdump', '-p', binary(role)], 20).stdout.decode()
-            needed |= set(re.findall(r'NEEDED\s+(\S+)', out))
+            resolved = dict(re.findall(r'^\s*(\S+) => (\S+)', harness.run(
+                ['ldd', binary(role)], 20).stdout.decode(), re.M))
+            for lib in re.findall(r'NEEDED\s+(\S+)', out):
+                needed[lib] = resolved[lib]
         pkgs = set()
-        for lib in needed:
-            r = harness.run(['dpkg', '-S', '*/' + lib], 20)
-            self.assertEqual(r.returncode, 0, 'no package owns %s' % lib)
-            pkgs.add(r.stdout.decode().split(':')[0])
+        for lib, path in needed.items():
+            # the multiarch directory keeps e.g. libc6-i386 out
+            pattern = '*/%s/%s' % (os.path.basename(os.path.dirname(path)), lib)
+            r = harness.run(['dpkg', '-S', pattern], 20)
+            self.assertEqual(r.returncode, 0, 'no package owns %s' % pattern)
+            pkgs |= {l.split(':')[0] for l in r.stdout.decode().splitlines()}
         pkgs.discard('libc6')
         self.assertEqual(wanted, pkgs, 'runtime packages vs linked libraries %s' % sorted(needed))
 
