@@ -8,15 +8,18 @@
 
 /* iovecs per writev: enough to batch a whole flush of a live player. */
 #define FANOUT_IOV_MAX 64
+/* First ring allocation: a player that keeps up rarely holds more. */
+#define FANOUT_RING_INITIAL 32
 
-int fanout_player_init(struct fanout_player *p, uint32_t ring_cap, size_t max_bytes, size_t ctrl_max,
+int fanout_player_init(struct fanout_player *p, uint32_t ring_max, size_t max_bytes, size_t ctrl_max,
                        uint32_t max_behind_ms)
 {
     memset(p, 0, sizeof(*p));
-    p->ring = calloc(ring_cap, sizeof(*p->ring));
+    p->ring_max = ring_max ? ring_max : 1;
+    p->ring_cap = p->ring_max < FANOUT_RING_INITIAL ? p->ring_max : FANOUT_RING_INITIAL;
+    p->ring = calloc(p->ring_cap, sizeof(*p->ring));
     if (!p->ring)
         return ST_ERROR;
-    p->ring_cap = ring_cap;
     p->max_bytes = max_bytes;
     p->max_behind_ms = max_behind_ms;
     p->want_audio = p->want_video = 1;
@@ -51,6 +54,24 @@ void fanout_player_ctrl_appended(struct fanout_player *p)
         p->wake(p);
 }
 
+/* Double the ring (up to ring_max), keeping queue order. ST_OK or ST_ERROR. */
+static int ring_grow(struct fanout_player *p)
+{
+    if (p->ring_cap >= p->ring_max)
+        return ST_ERROR;
+    uint32_t cap = p->ring_cap * 2 > p->ring_max ? p->ring_max : p->ring_cap * 2;
+    struct fanout_frame **ring = calloc(cap, sizeof(*ring));
+    if (!ring)
+        return ST_ERROR;
+    for (uint32_t i = 0; i < p->count; i++)
+        ring[i] = p->ring[(p->head + i) % p->ring_cap];
+    free(p->ring);
+    p->ring = ring;
+    p->ring_cap = cap;
+    p->head = 0;
+    return ST_OK;
+}
+
 static void note_drop(struct fanout_player *p, uint64_t now_ms)
 {
     p->frames_dropped++;
@@ -75,6 +96,8 @@ void fanout_player_enqueue(struct fanout_player *p, struct fanout_frame *f, uint
             return;
         }
     }
+    if (p->count == p->ring_cap)
+        ring_grow(p); /* at ring_max (or out of memory) the ring stays full */
     int over = p->count == p->ring_cap || (!essential && p->queued_bytes + f->rtmp_len > p->max_bytes);
     if (over) {
         if (essential && p->count == p->ring_cap) {
@@ -170,6 +193,10 @@ int fanout_player_flush(struct fanout_player *p, fanout_writev_cb cb, void *ctx)
             nframes++;
         }
         if (n == 0) {
+            /* The handshake leaves a 4 KiB buffer behind: give it back, a
+             * player's later private bytes are a few status messages. */
+            if (p->ctrl.cap > 1024)
+                buf_free(&p->ctrl);
             buf_reset(&p->ctrl);
             p->ctrl_off = 0;
             p->behind_since_ms = 0; /* drained: the player has caught up */

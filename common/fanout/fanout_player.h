@@ -39,7 +39,8 @@ typedef void (*fanout_wake_cb)(struct fanout_player *p);
 
 struct fanout_player {
     struct fanout_frame **ring;
-    uint32_t ring_cap;
+    uint32_t ring_cap;  /* slots allocated: starts small, doubles up to ring_max */
+    uint32_t ring_max;  /* frame slots at most (player_queue_frames) */
     uint32_t head;      /* index of the oldest queued frame */
     uint32_t count;     /* frames queued */
     uint32_t head_off;  /* bytes of ring[head] already written */
@@ -67,9 +68,10 @@ struct fanout_player {
     void *owner;
 };
 
-/* Ring of ring_cap frame slots; max_bytes bounds queued frame bytes; ctrl_max
- * bounds private bytes. ST_OK or ST_ERROR (allocation). */
-int fanout_player_init(struct fanout_player *p, uint32_t ring_cap, size_t max_bytes, size_t ctrl_max,
+/* Ring of up to ring_max frame slots (allocated as needed, so an idle or
+ * keeping-up player costs a few hundred bytes); max_bytes bounds queued
+ * frame bytes; ctrl_max bounds private bytes. ST_OK or ST_ERROR (allocation). */
+int fanout_player_init(struct fanout_player *p, uint32_t ring_max, size_t max_bytes, size_t ctrl_max,
                        uint32_t max_behind_ms);
 /* Drop every queued reference and the buffers. Must not be in a stream. */
 void fanout_player_free(struct fanout_player *p);

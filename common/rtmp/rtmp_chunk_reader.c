@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/status.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,7 +65,10 @@ int rtmp_chunk_reader_init(struct rtmp_chunk_reader *r, uint32_t max_chunk_size,
     r->chunk_size = RTMP_DEFAULT_CHUNK_SIZE;
     r->max_chunk_size = max_chunk_size;
     r->max_message_size = max_message_size;
-    r->streams = calloc(RTMP_CHUNK_READER_MAX_STREAMS, sizeof(*r->streams));
+    /* Clients use three to five chunk streams; start there and grow, so an
+     * idle player connection stays small. */
+    r->streams_cap = 4;
+    r->streams = calloc(r->streams_cap, sizeof(*r->streams));
     if (!r->streams)
         return fail(r, "out of memory");
     return ST_OK;
@@ -79,6 +83,7 @@ void rtmp_chunk_reader_free(struct rtmp_chunk_reader *r)
     }
     r->streams = NULL;
     r->nstreams = 0;
+    r->streams_cap = 0;
     r->cur = NULL;
     r->mem_total = 0;
 }
@@ -98,7 +103,21 @@ static struct rtmp_chunk_stream *find_stream(struct rtmp_chunk_reader *r, uint32
 static struct rtmp_chunk_stream *new_stream(struct rtmp_chunk_reader *r, uint32_t csid)
 {
     struct rtmp_chunk_stream *s = NULL;
-    if (r->nstreams < RTMP_CHUNK_READER_MAX_STREAMS) {
+    if (r->nstreams == r->streams_cap && r->streams_cap < RTMP_CHUNK_READER_MAX_STREAMS) {
+        unsigned cap = r->streams_cap * 2 < RTMP_CHUNK_READER_MAX_STREAMS ? r->streams_cap * 2
+                                                                           : RTMP_CHUNK_READER_MAX_STREAMS;
+        /* r->cur points into the array: keep its index across the move. */
+        ptrdiff_t cur = r->cur ? r->cur - r->streams : -1;
+        struct rtmp_chunk_stream *grown = realloc(r->streams, cap * sizeof(*grown));
+        if (grown) {
+            if (cur >= 0)
+                r->cur = grown + cur;
+            memset(grown + r->streams_cap, 0, (cap - r->streams_cap) * sizeof(*grown));
+            r->streams = grown;
+            r->streams_cap = cap;
+        }
+    }
+    if (r->nstreams < r->streams_cap) {
         s = &r->streams[r->nstreams++];
     } else {
         for (unsigned i = 0; i < r->nstreams; i++) {

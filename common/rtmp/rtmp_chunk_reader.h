@@ -49,8 +49,9 @@ struct rtmp_chunk_reader {
     uint64_t bytes_in;         /* chunk-stream bytes consumed so far */
     const char *error;         /* static reason after ST_ERROR */
     /* private parse state */
-    struct rtmp_chunk_stream *streams; /* RTMP_CHUNK_READER_MAX_STREAMS slots */
+    struct rtmp_chunk_stream *streams; /* grows up to RTMP_CHUNK_READER_MAX_STREAMS slots */
     unsigned nstreams;
+    unsigned streams_cap; /* slots allocated */
     uint8_t hdr[18];  /* partial chunk header being collected */
     unsigned hdr_have;
     int in_payload;   /* 1 while reading a chunk body */

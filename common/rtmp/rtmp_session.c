@@ -25,11 +25,24 @@ int rtmp_session_init(struct rtmp_session *s, const struct rtmp_session_handler 
     s->limits = *limits;
     s->next_stream_id = RTMP_MEDIA_STREAM_ID;
     s->receive_audio = s->receive_video = 1;
-    rtmp_handshake_server_init(&s->handshake);
-    return rtmp_chunk_reader_init(&s->reader, limits->max_chunk_size, limits->max_message_size);
+    s->handshake = malloc(sizeof(*s->handshake));
+    if (!s->handshake)
+        return ST_ERROR;
+    rtmp_handshake_server_init(s->handshake);
+    if (rtmp_chunk_reader_init(&s->reader, limits->max_chunk_size, limits->max_message_size) != ST_OK) {
+        free(s->handshake);
+        s->handshake = NULL;
+        return ST_ERROR;
+    }
+    return ST_OK;
 }
 
-void rtmp_session_free(struct rtmp_session *s) { rtmp_chunk_reader_free(&s->reader); }
+void rtmp_session_free(struct rtmp_session *s)
+{
+    free(s->handshake);
+    s->handshake = NULL;
+    rtmp_chunk_reader_free(&s->reader);
+}
 
 int rtmp_session_send_message(struct rtmp_session *s, uint32_t csid, uint8_t type, uint32_t timestamp,
                               uint32_t stream_id, const uint8_t *payload, uint32_t length)
@@ -297,18 +310,34 @@ int rtmp_session_publish_decided(struct rtmp_session *s, int ok, const struct rt
 static int start_play(struct rtmp_session *s, int reset)
 {
     struct rtmp_session_verdict v = {0};
-    char desc[RTMP_SESSION_MAX_NAME + 32];
     /* Ask first, so a refused player never sees Play.Start. The owner's
      * start-up frames queue behind our private bytes, which the output
-     * queue always sends first, so the status still precedes the media. */
+     * queue always sends first, so the status still precedes the media.
+     * The role is taken while the owner decides, so a second play or a
+     * publish meanwhile is refused and deleteStream reaches on_stop_play. */
     s->role = RTMP_ROLE_PLAYER;
-    if (s->handler->on_play(s, s->stream_name, &v) != ST_OK) {
+    s->play_pending = 1;
+    s->play_reset = reset;
+    int rc = s->handler->on_play(s, s->stream_name, &v);
+    if (rc == ST_AGAIN)
+        return ST_OK;
+    return rtmp_session_play_decided(s, rc == ST_OK, &v);
+}
+
+int rtmp_session_play_decided(struct rtmp_session *s, int ok, const struct rtmp_session_verdict *v)
+{
+    char desc[RTMP_SESSION_MAX_NAME + 32];
+    if (!s->play_pending)
+        return ST_ERROR;
+    s->play_pending = 0;
+    if (!ok) {
         s->role = RTMP_ROLE_NONE;
-        return rtmp_session_send_status(s, "error", v.code ? v.code : "NetStream.Play.StreamNotFound",
-                                        v.description ? v.description : "stream not found");
+        return rtmp_session_send_status(s, "error", v && v->code ? v->code : "NetStream.Play.StreamNotFound",
+                                        v && v->description ? v->description : "stream not found");
     }
+    s->role = RTMP_ROLE_PLAYER;
     int rc = rtmp_session_send_user_control(s, RTMP_UC_STREAM_BEGIN, s->media_stream_id);
-    if (reset) {
+    if (s->play_reset) {
         snprintf(desc, sizeof(desc), "Playing and resetting %s.", s->stream_name);
         rc |= rtmp_session_send_status(s, "status", "NetStream.Play.Reset", desc);
     }
@@ -332,7 +361,7 @@ static int start_play(struct rtmp_session *s, int reset)
 
 static int handle_play(struct rtmp_session *s, const struct amf_value *args, size_t nargs)
 {
-    if (s->role != RTMP_ROLE_NONE) {
+    if (s->role != RTMP_ROLE_NONE || s->publish_pending) {
         s->error = "play on a session that already publishes or plays";
         return ST_ERROR;
     }
@@ -351,6 +380,7 @@ static int handle_play2(struct rtmp_session *s, const struct amf_value *args, si
     const struct amf_value *name = params ? amf_value_get(params, "streamName") : NULL;
     if (s->role == RTMP_ROLE_PLAYER && name && name->type == AMF_STRING) {
         /* play2 on a playing stream switches to another name (bitrate switch). */
+        s->play_pending = 0; /* a decision still due is dropped by the owner */
         if (s->handler->on_stop_play)
             s->handler->on_stop_play(s);
         s->role = RTMP_ROLE_NONE;
@@ -382,6 +412,7 @@ static void stop_role(struct rtmp_session *s)
         rtmp_session_send_status(s, "status", "NetStream.Unpublish.Success", desc);
     } else if (s->role == RTMP_ROLE_PLAYER) {
         s->role = RTMP_ROLE_NONE;
+        s->play_pending = 0; /* stopped before the decision: the owner drops it */
         if (s->handler->on_stop_play)
             s->handler->on_stop_play(s);
         rtmp_session_send_user_control(s, RTMP_UC_STREAM_EOF, s->media_stream_id);
@@ -592,17 +623,18 @@ int rtmp_session_feed(struct rtmp_session *s, const uint8_t *in, size_t len)
     s->bytes_in += len;
     while (len > 0 && !s->handshake_done) {
         size_t used = 0;
-        int rc = rtmp_handshake_feed(&s->handshake, in, len, &used, s->out);
+        int rc = rtmp_handshake_feed(s->handshake, in, len, &used, s->out);
         if (rc == ST_ERROR) {
-            s->error = s->handshake.error ? s->handshake.error : "handshake failed";
+            s->error = s->handshake->error ? s->handshake->error : "handshake failed";
             return ST_ERROR;
         }
         in += used;
         len -= used;
-        if (rc == ST_DONE)
-            s->handshake_done = 1;
-        else
+        if (rc != ST_DONE)
             return ST_OK;
+        s->handshake_done = 1;
+        free(s->handshake); /* a long-lived player should not carry it */
+        s->handshake = NULL;
     }
     while (len > 0) {
         struct rtmp_message m;

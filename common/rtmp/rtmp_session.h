@@ -58,7 +58,11 @@ struct rtmp_session_handler {
     /* play(name). ST_OK: the owner starts delivery (queues frames); the
      * session then sends StreamBegin, Play.Start and |RtmpSampleAccess, which
      * go out before those frames. ST_ERROR: only v->code (e.g.
-     * NetStream.Play.StreamNotFound) is sent. */
+     * NetStream.Play.StreamNotFound) is sent. ST_AGAIN: the decision needs a
+     * round trip (a webhook); the owner answers later with
+     * rtmp_session_play_decided, after starting delivery on success, as for
+     * ST_OK. Meanwhile the session counts as a player (a second play or a
+     * publish is refused) and deleteStream calls on_stop_play. */
     int (*on_play)(struct rtmp_session *s, const char *name, struct rtmp_session_verdict *v);
     /* Audio, video or data message from the publisher (data already stripped
      * of @setDataFrame, so it starts with the handler name such as
@@ -88,7 +92,7 @@ struct rtmp_session {
     void *owner;     /* for the handler: the connection that embeds us */
     struct buf *out; /* owner's output buffer */
     struct rtmp_session_limits limits;
-    struct rtmp_handshake handshake;
+    struct rtmp_handshake *handshake; /* only while the handshake runs (1.5 KiB) */
     struct rtmp_chunk_reader reader;
     int handshake_done;
     int connected;
@@ -104,6 +108,8 @@ struct rtmp_session {
     uint32_t next_stream_id;
     uint32_t media_stream_id; /* message stream of publish/play */
     int publish_pending; /* on_publish answered ST_AGAIN, decision not in yet */
+    int play_pending;    /* on_play answered ST_AGAIN, decision not in yet */
+    int play_reset;      /* the pending play asked for NetStream.Play.Reset */
     int paused;
     int receive_audio, receive_video;
     uint32_t buffer_length_ms; /* last SetBufferLength */
@@ -127,6 +133,12 @@ int rtmp_session_feed(struct rtmp_session *s, const uint8_t *in, size_t len);
  * session a publisher and sends Publish.Start, else v's status is sent.
  * ST_OK, or ST_ERROR if nothing was pending or the output is full. */
 int rtmp_session_publish_decided(struct rtmp_session *s, int ok, const struct rtmp_session_verdict *v);
+
+/* Complete a play that on_play left pending: ok != 0 sends StreamBegin,
+ * Play.Start and |RtmpSampleAccess (the owner has started delivery), else
+ * v's status (default NetStream.Play.StreamNotFound). ST_OK, or ST_ERROR if
+ * nothing was pending (stopped meanwhile) or the output is full. */
+int rtmp_session_play_decided(struct rtmp_session *s, int ok, const struct rtmp_session_verdict *v);
 
 /* Send helpers for the owner (append to s->out). */
 int rtmp_session_send_status(struct rtmp_session *s, const char *level, const char *code, const char *description);
