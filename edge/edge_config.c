@@ -18,12 +18,14 @@ static const struct config_directive edge_directives[] = {
      "a subscribed stream silent this long is looked up again (its origin may have moved)", 1},
     {"drain_timeout", CONFIG_MS, E(drain_timeout), "30s", 0, 3600000,
      "on SIGTERM workers stop accepting and keep serving their players this long before exiting", 1},
-    {"http_listen", CONFIG_STRING, E(http_listen), "", 0, 0,
+    {"http_listen", CONFIG_ADDR, E(http_listen), "", 0, 0,
      "HTTP API address HOST:PORT shared by the workers (/v1/route, /v1/stats, /metrics); empty = no HTTP", 0},
-    {"log_level", CONFIG_STRING, E(log_level), "info", 0, 0, "debug, info, warn or error", 1},
+    {"https_listen", CONFIG_STRING, E(https_listen), "", 0, 0,
+     "HTTPS API address HOST:PORT shared by the workers (same API as http_listen, over TLS); empty = off", 0},
+    {"log_level", CONFIG_LOG_LEVEL, E(log_level), "info", 0, 0, "debug, info, warn or error", 1},
 };
 
-#define EDGE_TABLE_MAX 64
+#define EDGE_TABLE_MAX 128
 
 const struct config_directive *edge_config_table(size_t *n)
 {

@@ -8,6 +8,7 @@
 #include "fanout/fanout_frame.h"
 #include "live/live_api.h"
 #include "live/live_server.h"
+#include "net/net_listener.h"
 #include "net/net_loop.h"
 #include "rtmp/rtmp_session.h"
 
@@ -31,6 +32,7 @@ struct edge_worker {
     struct live_server srv;
     struct cluster_directory dir;
     struct live_api api;
+    struct live_api api_tls; /* https_listen */
     void *zctx;
     ev_timer tick;
     uint32_t nstreams;
@@ -354,6 +356,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *sig, int revents)
         w->drain_deadline = ev_now(loop) + w->cfg->drain_timeout / 1000.0;
         live_server_stop_accepting(&w->srv);
         live_api_stop(&w->api);
+        live_api_stop(&w->api_tls);
         LOG_INFO("edge worker %d draining: %u connections, at most %ld ms", w->index, w->srv.nconns,
                  w->cfg->drain_timeout);
         return;
@@ -366,7 +369,10 @@ static void on_hup(struct ev_loop *loop, ev_signal *sig, int revents)
     struct edge_worker *w = sig->data;
     size_t n;
     const struct config_directive *table = edge_config_table(&n);
-    cli_reload_settings("edge", w->argc, w->argv, table, n, w->cfg, sizeof(*w->cfg));
+    if (cli_reload_settings("edge", w->argc, w->argv, table, n, w->cfg, sizeof(*w->cfg)) == ST_OK) {
+        live_server_reload(&w->srv); /* CIDR lists, secrets and webhooks */
+        live_server_reload_tls(&w->srv); /* tls_cert/tls_key, when the paths or the files changed */
+    }
 }
 
 int edge_worker_run(struct edge_config *cfg, int index, const char *edge_id, int argc, char **argv)
@@ -394,7 +400,12 @@ int edge_worker_run(struct edge_config *cfg, int index, const char *edge_id, int
     const char *http_port = cfg->http_listen ? strrchr(cfg->http_listen, ':') : NULL;
     if (http_port)
         snprintf(http, sizeof(http), "%s:%s", cfg->node.advertise_host, http_port + 1);
-    struct cluster_directory_settings ds = {.redis_addr = cfg->node.redis,
+    char redis[CLUSTER_ADDR_MAX];
+    if (net_resolve_address(cfg->node.redis, redis, sizeof(redis)) != ST_OK) {
+        live_server_stop(&w.srv);
+        goto out;
+    }
+    struct cluster_directory_settings ds = {.redis_addr = redis,
                                             .prefix = cfg->node.redis_prefix,
                                             .claim_ttl = cfg->node.node_ttl,
                                             .node_ttl = cfg->node.node_ttl,
@@ -409,6 +420,15 @@ int edge_worker_run(struct edge_config *cfg, int index, const char *edge_id, int
     if (http_port && live_api_start(&w.api, w.loop, cfg->http_listen, 1, &w.srv, &w.dir, "edge", w.node_id, index) !=
                          ST_OK) {
         LOG_ERROR("edge worker %d: cannot serve HTTP on %s", index, cfg->http_listen);
+        cluster_directory_stop(&w.dir);
+        live_server_stop(&w.srv);
+        goto out;
+    }
+    if (cfg->https_listen && cfg->https_listen[0] &&
+        live_api_start_tls(&w.api_tls, w.loop, cfg->https_listen, 1, &w.srv, &w.dir, "edge", w.node_id, index) !=
+            ST_OK) {
+        LOG_ERROR("edge worker %d: cannot serve HTTPS on %s", index, cfg->https_listen);
+        live_api_stop(&w.api);
         cluster_directory_stop(&w.dir);
         live_server_stop(&w.srv);
         goto out;
@@ -442,6 +462,7 @@ int edge_worker_run(struct edge_config *cfg, int index, const char *edge_id, int
     ev_signal_stop(w.loop, &sigint);
     ev_signal_stop(w.loop, &sighup);
     live_api_stop(&w.api);
+    live_api_stop(&w.api_tls);
     live_server_stop(&w.srv);
     cluster_directory_stop(&w.dir);
     net_loop_settle(w.loop, 1.0);

@@ -1,6 +1,7 @@
 #include "origin_cluster.h"
 
 #include "core/log.h"
+#include "net/net_listener.h"
 #include "core/status.h"
 #include "rtmp/rtmp_session.h"
 
@@ -218,7 +219,12 @@ int origin_cluster_start(struct origin_cluster *oc, struct ev_loop *loop, struct
     const char *http_port = cfg->http_listen ? strrchr(cfg->http_listen, ':') : NULL;
     if (http_port)
         snprintf(http, sizeof(http), "%s:%s", cfg->node.advertise_host, http_port + 1);
-    struct cluster_directory_settings ds = {.redis_addr = cfg->node.redis,
+    char redis[CLUSTER_ADDR_MAX];
+    if (net_resolve_address(cfg->node.redis, redis, sizeof(redis)) != ST_OK) {
+        cluster_publisher_stop(&oc->pub);
+        return ST_ERROR;
+    }
+    struct cluster_directory_settings ds = {.redis_addr = redis,
                                             .prefix = cfg->node.redis_prefix,
                                             .claim_ttl = cfg->claim_ttl,
                                             .node_ttl = cfg->node.node_ttl,

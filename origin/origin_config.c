@@ -13,8 +13,8 @@ static const struct config_directive origin_directives[] = {
      "serve players directly from the origin (standalone mode); edges serve them in a cluster", 0},
     {"cluster", CONFIG_BOOL, O(cluster), "off", 0, 0,
      "replicate streams over ZeroMQ and claim them in the Redis directory", 0},
-    {"pub_listen", CONFIG_STRING, O(pub_listen), "tcp://0.0.0.0:5556", 0, 0, "ZeroMQ PUB endpoint edges subscribe to", 0},
-    {"router_listen", CONFIG_STRING, O(router_listen), "tcp://0.0.0.0:5557", 0, 0,
+    {"pub_listen", CONFIG_ADDR, O(pub_listen), "tcp://0.0.0.0:5556", 0, 0, "ZeroMQ PUB endpoint edges subscribe to", 0},
+    {"router_listen", CONFIG_ADDR, O(router_listen), "tcp://0.0.0.0:5557", 0, 0,
      "ZeroMQ ROUTER endpoint that serves snapshots to joining edges", 0},
     {"claim_ttl", CONFIG_MS, O(claim_ttl), "3s", 500, 600000,
      "lifetime of a stream claim; a dead origin's streams move after this", 0},
@@ -22,12 +22,14 @@ static const struct config_directive origin_directives[] = {
      "how long a publish waits for a claim held by another origin to expire before BadName", 1},
     {"pub_hwm", CONFIG_INT, O(pub_hwm), "20000", 100, 10000000,
      "ZeroMQ PUB high-water mark per edge (messages); beyond it the edge sees a gap", 0},
-    {"http_listen", CONFIG_STRING, O(http_listen), "", 0, 0,
+    {"http_listen", CONFIG_ADDR, O(http_listen), "", 0, 0,
      "HTTP API address HOST:PORT (/v1/route, /v1/stats, /metrics); empty = no HTTP", 0},
-    {"log_level", CONFIG_STRING, O(log_level), "info", 0, 0, "debug, info, warn or error", 1},
+    {"https_listen", CONFIG_STRING, O(https_listen), "", 0, 0,
+     "HTTPS API address HOST:PORT (same API as http_listen, over TLS with tls_cert/tls_key); empty = off", 0},
+    {"log_level", CONFIG_LOG_LEVEL, O(log_level), "info", 0, 0, "debug, info, warn or error", 1},
 };
 
-#define ORIGIN_TABLE_MAX 64
+#define ORIGIN_TABLE_MAX 128
 
 const struct config_directive *origin_config_table(size_t *n)
 {
@@ -37,6 +39,7 @@ const struct config_directive *origin_config_table(size_t *n)
         /* Sizes are fixed at compile time; a failure here is our bug and
          * shows up as a missing directive in every test. */
         live_config_append(table, ORIGIN_TABLE_MAX, &count, offsetof(struct origin_config, live));
+        live_config_append_publish_auth(table, ORIGIN_TABLE_MAX, &count, offsetof(struct origin_config, live));
         cluster_config_append(table, ORIGIN_TABLE_MAX, &count, offsetof(struct origin_config, node));
         config_append_table(table, ORIGIN_TABLE_MAX, &count, origin_directives,
                             sizeof(origin_directives) / sizeof(origin_directives[0]), 0);

@@ -7,7 +7,7 @@
 static const struct config_directive cluster_directives[] = {
     {"node_id", CONFIG_STRING, F(node_id), "", 0, 0,
      "unique node id in the directory (empty: <role>-<hostname>-<rtmp port>)", 0},
-    {"redis", CONFIG_STRING, F(redis), "127.0.0.1:6379", 0, 0, "Redis directory address HOST:PORT", 0},
+    {"redis", CONFIG_ADDR, F(redis), "127.0.0.1:6379", 0, 0, "Redis directory address HOST:PORT", 0},
     {"redis_prefix", CONFIG_STRING, F(redis_prefix), "sc:", 0, 0,
      "prefix of every directory key, so clusters can share a Redis", 0},
     {"advertise_host", CONFIG_STRING, F(advertise_host), "127.0.0.1", 0, 0,

@@ -94,9 +94,10 @@ int cli_load_settings(const char *prog, int argc, char **argv, const struct conf
             return ST_ERROR;
         }
     }
-    /* Every binary has log_level; applying it here keeps start and reload alike. */
+    /* Every binary has a log level directive (validated by the loader);
+     * applying it here keeps start and reload alike. */
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(table[i].name, "log_level") != 0 || table[i].type != CONFIG_STRING)
+        if (table[i].type != CONFIG_LOG_LEVEL)
             continue;
         const char *name = *(char **)((char *)settings + table[i].offset);
         enum log_level level;

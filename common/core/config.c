@@ -16,7 +16,51 @@
 #define CONFIG_MAX_FILE (16u * 1024 * 1024)
 #define CONFIG_REASON_LEN 256
 
-static const char *const config_type_names[] = {"int", "bool", "string", "size", "ms"};
+static const char *const config_type_names[] = {"int", "bool", "string", "size", "ms", "address", "level"};
+#define CONFIG_NTYPES (sizeof(config_type_names) / sizeof(config_type_names[0]))
+
+/* Types stored as an owned char *. */
+static int config_is_string(enum config_type t)
+{
+    return t == CONFIG_STRING || t == CONFIG_ADDR || t == CONFIG_LOG_LEVEL;
+}
+
+/* [tcp://]HOST:PORT as described in config.h; "" is allowed (off). */
+static int config_check_addr(const char *v, char *reason)
+{
+    if (*v == '\0')
+        return ST_OK;
+    if (strncmp(v, "tcp://", 6) == 0)
+        v += 6;
+    const char *colon;
+    if (*v == '[') {
+        const char *end = strchr(v, ']');
+        if (!end || end[1] != ':') {
+            snprintf(reason, CONFIG_REASON_LEN, "bad address '%s' (want [IPv6]:PORT)", v);
+            return ST_ERROR;
+        }
+        colon = end + 1;
+    } else {
+        colon = strrchr(v, ':');
+        if (!colon) {
+            snprintf(reason, CONFIG_REASON_LEN, "bad address '%s' (want HOST:PORT)", v);
+            return ST_ERROR;
+        }
+        for (const char *p = v; p < colon; p++) {
+            if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_' && *p != '*') {
+                snprintf(reason, CONFIG_REASON_LEN, "bad host in address '%s'", v);
+                return ST_ERROR;
+            }
+        }
+    }
+    const char *port = colon + 1;
+    size_t digits = strspn(port, "0123456789");
+    if (digits == 0 || digits > 5 || port[digits] != '\0' || atol(port) > 65535) {
+        snprintf(reason, CONFIG_REASON_LEN, "bad port in address '%s' (want 0..65535)", v);
+        return ST_ERROR;
+    }
+    return ST_OK;
+}
 
 /* Format into errbuf, then replace control bytes so a hostile file cannot
  * put escape sequences into the terminal or the log through an error. */
@@ -234,7 +278,16 @@ static int config_store(const struct config_directive *d, void *settings, const 
         *(int *)field = v;
         return ST_OK;
     }
+    case CONFIG_ADDR:
+    case CONFIG_LOG_LEVEL:
     case CONFIG_STRING: {
+        if (d->type == CONFIG_ADDR && config_check_addr(value, reason) != ST_OK)
+            return ST_ERROR;
+        enum log_level level;
+        if (d->type == CONFIG_LOG_LEVEL && log_parse_level(value, &level) != ST_OK) {
+            snprintf(reason, CONFIG_REASON_LEN, "unknown level '%s' (debug, info, warn or error)", value);
+            return ST_ERROR;
+        }
         char *copy = strdup(value);
         if (!copy) {
             snprintf(reason, CONFIG_REASON_LEN, "out of memory");
@@ -281,7 +334,9 @@ int config_set_defaults(const struct config_directive *table, size_t n, void *se
         case CONFIG_INT:
         case CONFIG_MS: *(long *)field = 0; break;
         case CONFIG_BOOL: *(int *)field = 0; break;
-        case CONFIG_STRING: *(char **)field = NULL; break;
+        case CONFIG_STRING:
+        case CONFIG_ADDR:
+        case CONFIG_LOG_LEVEL: *(char **)field = NULL; break;
         case CONFIG_SIZE: *(size_t *)field = 0; break;
         }
     }
@@ -558,7 +613,7 @@ int config_set(const struct config_directive *table, size_t n, void *settings, c
 void config_free(const struct config_directive *table, size_t n, void *settings)
 {
     for (size_t i = 0; i < n; i++) {
-        if (table[i].type != CONFIG_STRING)
+        if (!config_is_string(table[i].type))
             continue;
         char **field = (char **)((char *)settings + table[i].offset);
         free(*field);
@@ -572,9 +627,9 @@ void config_print_help(const struct config_directive *table, size_t n, FILE *out
 {
     for (size_t i = 0; i < n; i++) {
         const struct config_directive *d = &table[i];
-        const char *type = (unsigned)d->type < 5 ? config_type_names[d->type] : "?";
+        const char *type = (unsigned)d->type < CONFIG_NTYPES ? config_type_names[d->type] : "?";
         fprintf(out, "  %s (%s, default: %s", d->name, type, d->dflt ? d->dflt : "none");
-        if (d->type != CONFIG_BOOL && d->type != CONFIG_STRING && !(d->min == 0 && d->max == 0)) {
+        if (d->type != CONFIG_BOOL && !config_is_string(d->type) && !(d->min == 0 && d->max == 0)) {
             char lo[64], hi[64];
             config_fmt_bound(lo, sizeof(lo), d->min);
             config_fmt_bound(hi, sizeof(hi), d->max);

@@ -29,7 +29,10 @@ enum config_type {
     CONFIG_BOOL,   /* int: on/off, yes/no, true/false, 1/0 */
     CONFIG_STRING, /* char *: owned copy */
     CONFIG_SIZE,   /* size_t with optional k/m/g suffix (powers of 1024); min/max apply */
-    CONFIG_MS      /* long milliseconds with optional ms/s/m suffix (default unit ms); min/max apply */
+    CONFIG_MS,     /* long milliseconds with optional ms/s/m suffix (default unit ms); min/max apply */
+    CONFIG_ADDR,   /* char *: "" (off), or [tcp://]HOST:PORT with HOST an IPv4/[IPv6] address, a host
+                      name, "*" or empty (all interfaces), PORT 0..65535 */
+    CONFIG_LOG_LEVEL /* char *: debug, info, warn or error */
 };
 
 struct config_directive {

@@ -286,12 +286,26 @@ static int handle_stats(struct http_server_request *req, void *ctx)
     appendf(&b,
             "\"counters\":{\"connections_total\":%llu,\"connections_refused\":%llu,\"protocol_errors\":%llu,"
             "\"publishes\":%llu,\"publish_refused\":%llu,\"plays\":%llu,\"players_dropped_slow\":%llu,"
-            "\"bytes_in\":%llu,\"bytes_out\":%llu},\"stream_list\":[",
+            "\"bytes_in\":%llu,\"bytes_out\":%llu,",
             (unsigned long long)s->connections_total, (unsigned long long)s->connections_refused,
             (unsigned long long)s->protocol_errors, (unsigned long long)s->publishes,
             (unsigned long long)s->publish_refused, (unsigned long long)s->plays,
             (unsigned long long)s->players_dropped_slow, (unsigned long long)s->bytes_in,
             (unsigned long long)s->bytes_out);
+    appendf(&b, "\"tls_handshake_failures\":%llu,\"https_handshake_failures\":%llu,",
+            (unsigned long long)s->tls_handshake_failures, (unsigned long long)api->http.stats.tls_handshake_failures);
+    /* Limits: one counter per refusal reason. */
+    appendf(&b,
+            "\"refused_max_connections\":%llu,\"refused_per_ip\":%llu,\"refused_max_streams\":%llu,"
+            "\"closed_handshake_timeout\":%llu,\"closed_idle_timeout\":%llu,\"closed_chunk_size\":%llu,"
+            "\"closed_message_size\":%llu,\"players_throttled\":%llu,\"http_refused\":%llu,"
+            "\"http_bad_requests\":%llu,\"http_timeouts\":%llu},\"stream_list\":[",
+            (unsigned long long)s->refused_max_connections, (unsigned long long)s->refused_per_ip,
+            (unsigned long long)s->refused_max_streams, (unsigned long long)s->closed_handshake_timeout,
+            (unsigned long long)s->closed_idle_timeout, (unsigned long long)s->closed_chunk_size,
+            (unsigned long long)s->closed_message_size, (unsigned long long)s->players_throttled,
+            (unsigned long long)api->http.stats.refused, (unsigned long long)api->http.stats.bad_requests,
+            (unsigned long long)api->http.stats.timeouts);
     for_each_stream(api, &b, stream_json);
     appendf(&b, "]}\n");
     send_json(req, 200, &b);
@@ -299,21 +313,35 @@ static int handle_stats(struct http_server_request *req, void *ctx)
     return ST_OK;
 }
 
-static void stream_metrics(struct live_api *api, struct live_stream *st, struct buf *b, int first)
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void label_value(const char *in, char *out, size_t cap)
 {
-    /* Label values: escape backslash, quote and newline per the text format. */
-    char key[LIVE_KEY_MAX * 2];
     size_t k = 0;
-    for (const char *p = st->key; *p && k + 2 < sizeof(key); p++) {
-        if (*p == '\\' || *p == '"')
-            key[k++] = '\\';
-        key[k++] = *p == '\n' ? 'n' : *p;
+    for (; *in && k + 3 < cap; in++) {
+        if (*in == '\\' || *in == '"' || *in == '\n') {
+            out[k++] = '\\';
+            out[k++] = *in == '\n' ? 'n' : *in;
+        } else {
+            out[k++] = *in;
+        }
     }
-    key[k] = '\0';
-    appendf(b, "sc_stream_players{node=\"%s\",worker=\"%d\",stream=\"%s\"} %u\n", api->node_id, api->worker, key,
-            st->fanout.nplayers);
-    appendf(b, "sc_stream_bytes_in_total{node=\"%s\",worker=\"%d\",stream=\"%s\"} %llu\n", api->node_id, api->worker,
-            key, (unsigned long long)st->fanout.bytes_in);
+    out[k] = '\0';
+}
+
+/* One per-stream metric: its HELP/TYPE once, then one sample per stream
+ * (the text format wants a metric's samples together). */
+static void stream_metric(struct live_api *api, struct buf *b, const char *node, const char *name, const char *type,
+                          const char *help, int bytes)
+{
+    appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    for (int i = 0; i < LIVE_REGISTRY_BUCKETS; i++) {
+        for (struct live_stream *st = api->srv->registry.buckets[i]; st; st = st->next) {
+            char key[LIVE_KEY_MAX * 2];
+            label_value(st->key, key, sizeof(key));
+            appendf(b, "%s{node=\"%s\",worker=\"%d\",stream=\"%s\"} %llu\n", name, node, api->worker, key,
+                    bytes ? (unsigned long long)st->fanout.bytes_in : (unsigned long long)st->fanout.nplayers);
+        }
+    }
 }
 
 static int handle_metrics(struct http_server_request *req, void *ctx)
@@ -337,22 +365,45 @@ static int handle_metrics(struct http_server_request *req, void *ctx)
         {"sc_players_dropped_slow_total", "counter", "players disconnected for being too slow", s->players_dropped_slow},
         {"sc_bytes_in_total", "counter", "bytes read from clients", s->bytes_in},
         {"sc_bytes_out_total", "counter", "bytes written to clients", s->bytes_out},
+        {"sc_tls_handshake_failures_total", "counter", "RTMPS clients refused by the TLS handshake",
+         s->tls_handshake_failures},
+        {"sc_https_handshake_failures_total", "counter", "HTTPS clients of this listener refused by the TLS handshake",
+         api->http.stats.tls_handshake_failures},
+        {"sc_refused_max_connections_total", "counter", "RTMP connections refused over max_connections",
+         s->refused_max_connections},
+        {"sc_refused_per_ip_total", "counter", "RTMP connections refused over max_connections_per_ip",
+         s->refused_per_ip},
+        {"sc_refused_max_streams_total", "counter", "publishes refused over max_streams", s->refused_max_streams},
+        {"sc_closed_handshake_timeout_total", "counter", "connections closed by handshake_timeout",
+         s->closed_handshake_timeout},
+        {"sc_closed_idle_timeout_total", "counter", "connections closed by idle_timeout", s->closed_idle_timeout},
+        {"sc_closed_chunk_size_total", "counter", "connections closed for a chunk size over max_chunk_size",
+         s->closed_chunk_size},
+        {"sc_closed_message_size_total", "counter", "connections closed for a message over max_message_size",
+         s->closed_message_size},
+        {"sc_players_throttled_total", "counter", "times a player hit player_max_bitrate", s->players_throttled},
+        {"sc_http_refused_total", "counter", "HTTP connections refused (over the connection cap)",
+         api->http.stats.refused},
+        {"sc_http_bad_requests_total", "counter", "HTTP requests refused by the parser (size, header caps)",
+         api->http.stats.bad_requests},
+        {"sc_http_timeouts_total", "counter", "HTTP connections ended by http_timeout (slow requests)",
+         api->http.stats.timeouts},
     };
+    char node[CLUSTER_ID_MAX * 2];
+    label_value(api->node_id, node, sizeof(node));
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
         appendf(&b, "# HELP %s %s\n# TYPE %s %s\n%s{node=\"%s\",worker=\"%d\"} %llu\n", m[i].name, m[i].help,
-                m[i].name, m[i].type, m[i].name, api->node_id, api->worker, m[i].v);
-    appendf(&b, "# HELP sc_stream_players players of a stream\n# TYPE sc_stream_players gauge\n");
-    appendf(&b, "# HELP sc_stream_bytes_in_total media bytes received for a stream\n"
-                "# TYPE sc_stream_bytes_in_total counter\n");
-    for_each_stream(api, &b, stream_metrics);
+                m[i].name, m[i].type, m[i].name, node, api->worker, m[i].v);
+    stream_metric(api, &b, node, "sc_stream_players", "gauge", "players of a stream", 0);
+    stream_metric(api, &b, node, "sc_stream_bytes_in_total", "counter", "media bytes received for a stream", 1);
     http_server_send(req, 200, "text/plain; version=0.0.4", b.data, b.len, NULL);
     buf_free(&b);
     return ST_OK;
 }
 
-int live_api_start(struct live_api *api, struct ev_loop *loop, const char *addr, int reuse_port,
-                   struct live_server *srv, struct cluster_directory *dir, const char *role, const char *node_id,
-                   int worker)
+static int api_start(struct live_api *api, struct ev_loop *loop, const char *addr, int reuse_port,
+                     struct live_server *srv, struct cluster_directory *dir, const char *role, const char *node_id,
+                     int worker, struct net_tls_context *tls)
 {
     memset(api, 0, sizeof(*api));
     api->srv = srv;
@@ -360,7 +411,14 @@ int live_api_start(struct live_api *api, struct ev_loop *loop, const char *addr,
     api->worker = worker;
     snprintf(api->role, sizeof(api->role), "%s", role);
     snprintf(api->node_id, sizeof(api->node_id), "%s", node_id);
-    struct http_server_config cfg = {.listen = addr, .reuse_port = reuse_port};
+    struct http_server_config cfg = {
+        .listen = addr,
+        .reuse_port = reuse_port,
+        .tls = tls,
+        .timeout_ms = srv->settings->http_timeout,
+        .limits = {.max_header_bytes = srv->settings->http_max_header_bytes,
+                   .max_headers = (unsigned)srv->settings->http_max_headers},
+    };
     if (http_server_open(&api->http, loop, &cfg) != ST_OK)
         return ST_ERROR;
     unsigned get = HTTP_SERVER_GET | HTTP_SERVER_HEAD;
@@ -375,6 +433,24 @@ int live_api_start(struct live_api *api, struct ev_loop *loop, const char *addr,
     }
     api->started = 1;
     return ST_OK;
+}
+
+int live_api_start(struct live_api *api, struct ev_loop *loop, const char *addr, int reuse_port,
+                   struct live_server *srv, struct cluster_directory *dir, const char *role, const char *node_id,
+                   int worker)
+{
+    return api_start(api, loop, addr, reuse_port, srv, dir, role, node_id, worker, NULL);
+}
+
+int live_api_start_tls(struct live_api *api, struct ev_loop *loop, const char *addr, int reuse_port,
+                       struct live_server *srv, struct cluster_directory *dir, const char *role, const char *node_id,
+                       int worker)
+{
+    if (!srv->tls) {
+        LOG_ERROR("https_listen %s needs tls_cert and tls_key", addr);
+        return ST_ERROR;
+    }
+    return api_start(api, loop, addr, reuse_port, srv, dir, role, node_id, worker, srv->tls);
 }
 
 void live_api_stop(struct live_api *api)

@@ -7,8 +7,15 @@
 #define F(f) offsetof(struct live_settings, f)
 
 static const struct config_directive live_directives[] = {
-    {"rtmp_listen", CONFIG_STRING, F(rtmp_listen), "0.0.0.0:1935", 0, 0,
+    {"rtmp_listen", CONFIG_ADDR, F(rtmp_listen), "0.0.0.0:1935", 0, 0,
      "RTMP listen address HOST:PORT (numeric host; [::] for IPv6)", 0},
+    {"rtmps_listen", CONFIG_STRING, F(rtmps_listen), "", 0, 0,
+     "RTMP over TLS (rtmps://) listen address HOST:PORT next to rtmp_listen; needs tls_cert and tls_key; empty = off",
+     0},
+    {"tls_cert", CONFIG_STRING, F(tls_cert), "", 0, 0,
+     "PEM certificate file (leaf first, then the chain) for RTMPS and HTTPS; SIGHUP reloads it if changed", 1},
+    {"tls_key", CONFIG_STRING, F(tls_key), "", 0, 0, "PEM private key file of tls_cert; SIGHUP reloads it if changed",
+     1},
     {"chunk_size", CONFIG_INT, F(chunk_size), "4096", 128, 65536, "chunk size the server sends with", 0},
     {"max_chunk_size", CONFIG_INT, F(max_chunk_size), "65536", 128, 16777215,
      "largest Set Chunk Size accepted from a client; above it the connection is closed", 1},
@@ -31,9 +38,73 @@ static const struct config_directive live_directives[] = {
      "frames kept from the last keyframe for fast start (0 disables the GOP cache)", 0},
     {"gop_cache_bytes", CONFIG_SIZE, F(gop_cache_bytes), "16m", 0, 1073741824, "bytes cap of the GOP cache", 0},
     {"max_connections", CONFIG_INT, F(max_connections), "10000", 1, 1000000, "connections accepted at once", 1},
+    {"max_connections_per_ip", CONFIG_INT, F(max_connections_per_ip), "0", 0, 1000000,
+     "connections open at once from one IP address (IPv4, or IPv6 whole); 0 = no limit", 1},
+    {"max_streams", CONFIG_INT, F(max_streams), "1000", 0, 1000000,
+     "streams published here at once; a publish of a new key above it gets NetStream.Publish.Failed (0 = no limit)",
+     1},
+    {"player_max_bitrate", CONFIG_INT, F(player_max_bitrate), "0", 0, 100000000000.0,
+     "bits/s written to one player (token bucket, 1 s burst); a player above it falls behind and the drop policy "
+     "applies (0 = no cap)",
+     1},
+    {"idle_timeout", CONFIG_MS, F(idle_timeout), "30s", 0, 3600000,
+     "a client that connected but has neither published nor played after this long is closed (0 = never)", 1},
+    {"http_timeout", CONFIG_MS, F(http_timeout), "10s", 500, 600000,
+     "time an HTTP client has to send a complete request head (slow clients are cut off), and a handler to answer",
+     0},
+    {"http_max_header_bytes", CONFIG_SIZE, F(http_max_header_bytes), "8k", 1024, 65536,
+     "largest HTTP header section accepted; above it the answer is 431", 0},
+    {"http_max_headers", CONFIG_INT, F(http_max_headers), "64", 4, 256,
+     "most HTTP header fields accepted; above it the answer is 431", 0},
 };
+
+/* Authorization of players and the webhooks both processes may call. */
+static const struct config_directive live_auth_directives[] = {
+    {"play_secret", CONFIG_STRING, F(play_secret), "", 0, 0,
+     "HMAC-SHA256 secret of signed play keys (name?exp=UNIX&sig=HEX); empty = players need no key", 1},
+    {"play_allow", CONFIG_STRING, F(play_allow), "", 0, 0,
+     "CIDR list of addresses that may play, e.g. \"10.0.0.0/8, ::1/128\" (empty = all)", 1},
+    {"play_deny", CONFIG_STRING, F(play_deny), "", 0, 0, "CIDR list of addresses that may not play (wins over play_allow)",
+     1},
+    {"on_play", CONFIG_STRING, F(on_play), "", 0, 0,
+     "webhook URL http://HOST[:PORT]/path POSTed before a play: 2xx allows, 3xx renames, else refuses (empty = none)",
+     1},
+    {"on_done", CONFIG_STRING, F(on_done), "", 0, 0,
+     "webhook URL told when an accepted publisher or player leaves (fire and forget; empty = none)", 1},
+    {"webhook_timeout", CONFIG_MS, F(webhook_timeout), "3s", 100, 30000,
+     "total time a webhook has to answer (connect, send, response head)", 1},
+    {"webhook_fail_open", CONFIG_BOOL, F(webhook_fail_open), "off", 0, 0,
+     "on: a webhook that times out or cannot be reached allows; off: it refuses", 1},
+};
+
+/* Publisher authorization: only where publishers are taken (the origin). */
+static const struct config_directive live_publish_auth_directives[] = {
+    {"publish_secret", CONFIG_STRING, F(publish_secret), "", 0, 0,
+     "HMAC-SHA256 secret of signed publish keys (name?exp=UNIX&sig=HEX); empty = no signed keys", 1},
+    {"publish_keys_file", CONFIG_STRING, F(publish_keys_file), "", 0, 0,
+     "allowed stream keys, one per line: \"app=PATH, app2=PATH2\" per application or PATH for all (empty = none)",
+     1},
+    {"publish_allow", CONFIG_STRING, F(publish_allow), "", 0, 0,
+     "CIDR list of addresses that may publish, e.g. \"10.0.0.0/8, ::1/128\" (empty = all)", 1},
+    {"publish_deny", CONFIG_STRING, F(publish_deny), "", 0, 0,
+     "CIDR list of addresses that may not publish (wins over publish_allow)", 1},
+    {"on_publish", CONFIG_STRING, F(on_publish), "", 0, 0,
+     "webhook URL http://HOST[:PORT]/path POSTed before a publish: 2xx allows, 3xx renames, else refuses (empty = "
+     "none)",
+     1},
+};
+
+int live_config_append_publish_auth(struct config_directive *table, size_t cap, size_t *n, size_t base)
+{
+    return config_append_table(table, cap, n, live_publish_auth_directives,
+                               sizeof(live_publish_auth_directives) / sizeof(live_publish_auth_directives[0]), base);
+}
 
 int live_config_append(struct config_directive *table, size_t cap, size_t *n, size_t base)
 {
-    return config_append_table(table, cap, n, live_directives, sizeof(live_directives) / sizeof(live_directives[0]), base);
+    if (config_append_table(table, cap, n, live_directives, sizeof(live_directives) / sizeof(live_directives[0]), base) !=
+        ST_OK)
+        return ST_ERROR;
+    return config_append_table(table, cap, n, live_auth_directives,
+                               sizeof(live_auth_directives) / sizeof(live_auth_directives[0]), base);
 }

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,37 @@ int net_parse_address(const char *spec, struct sockaddr_storage *out, socklen_t 
     return ST_OK;
 }
 
+int net_resolve_address(const char *spec, char *out, size_t len)
+{
+    struct sockaddr_storage sa;
+    socklen_t slen;
+    if (net_parse_address(spec, &sa, &slen) == ST_OK) {
+        snprintf(out, len, "%s", spec);
+        return ST_OK;
+    }
+    const char *colon = strrchr(spec, ':');
+    char host[256];
+    if (!colon || (size_t)(colon - spec) >= sizeof(host) || colon == spec) {
+        LOG_ERROR("address '%s': want HOST:PORT", spec);
+        return ST_ERROR;
+    }
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0 || !res) {
+        LOG_ERROR("address '%s': cannot resolve %s: %s", spec, host, gai_strerror(rc));
+        return ST_ERROR;
+    }
+    char ip[INET6_ADDRSTRLEN];
+    const void *a = res->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
+                                              : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+    inet_ntop(res->ai_family, a, ip, sizeof(ip));
+    snprintf(out, len, res->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", ip, colon + 1);
+    freeaddrinfo(res);
+    return ST_OK;
+}
+
 void net_format_address(const struct sockaddr_storage *sa, char *buf, size_t len)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
@@ -109,8 +141,10 @@ int net_listener_open(struct net_listener *l, struct ev_loop *loop, const char *
     memset(l, 0, sizeof(*l));
     l->fd = -1;
     snprintf(l->addr, sizeof(l->addr), "%s", addr);
-    if (net_parse_address(addr, &sa, &slen) != ST_OK) {
-        LOG_ERROR("listener: bad address '%s' (want HOST:PORT with a numeric host)", addr);
+    char resolved[300];
+    if (net_resolve_address(addr, resolved, sizeof(resolved)) != ST_OK ||
+        net_parse_address(resolved, &sa, &slen) != ST_OK) {
+        LOG_ERROR("listener: bad address '%s' (want HOST:PORT)", addr);
         return ST_ERROR;
     }
     int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -2,8 +2,8 @@
  * net_listener: a listening TCP socket on a libev loop that hands each
  * accepted, non-blocking connection to a callback.
  *
- * Addresses are "HOST:PORT", "[V6]:PORT" or ":PORT" (all IPv4 interfaces),
- * numeric only (no DNS on a loop). With reuse_port set, several processes can
+ * Addresses are "HOST:PORT", "[V6]:PORT" or ":PORT" (all IPv4 interfaces);
+ * a host name is resolved once when the listener opens (boot time). With reuse_port set, several processes can
  * bind the same port (SO_REUSEPORT) and the kernel spreads connections.
  * The owner embeds the struct; net_listener_close stops and closes it. The
  * accept callback owns the fd it is given. Loop-confined.
@@ -28,6 +28,11 @@ struct net_listener {
 
 /* Parse "HOST:PORT" into a sockaddr. ST_OK or ST_ERROR. */
 int net_parse_address(const char *spec, struct sockaddr_storage *out, socklen_t *len);
+/* Turn "HOST:PORT" with a host name into "IP:PORT" (numeric hosts are
+ * copied as they are). Blocks on DNS: boot time only, never on a loop that
+ * serves clients. ST_OK or ST_ERROR (logged). */
+int net_resolve_address(const char *spec, char *out, size_t len);
+
 /* "ip:port" of an address, for logs. */
 void net_format_address(const struct sockaddr_storage *sa, char *buf, size_t len);
 

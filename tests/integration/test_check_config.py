@@ -114,6 +114,20 @@ class CheckConfig(unittest.TestCase):
         self.assert_reported('origin', 'cluster perhaps\n', 1, 'cluster', r'.')
         self.assert_reported('edge', 'workers -1\n', 1, 'workers', r'.')
 
+    def test_bad_addresses(self):
+        """Malformed addresses are bad values for --check-config, with file
+        and line. Host names are fine: they are resolved once at start-up."""
+        for role in ROLES:
+            for text, d in (('redis localhost\n', 'redis'),
+                            ('rtmp_listen example.net:19350000\n', 'rtmp_listen'),
+                            ('rtmp_listen bad/host:1935\n', 'rtmp_listen'),
+                            ('http_listen 0.0.0.0:99999\n', 'http_listen')):
+                self.assert_reported(role, 'chunk_size 4096\n' + text, 2, d, r'.')
+            rc, out = check(role, '--config', write('%s-names-%d.conf' % (role, time.monotonic_ns()),
+                                                    'redis localhost:6379\nrtmp_listen localhost:1935\n'))
+            self.assertEqual(rc, 0, out)
+        self.assert_reported('origin', 'chunk_size 4096\npub_listen bogus\n', 2, 'pub_listen', r'.')
+
     def test_missing_file(self):
         for role in ROLES:
             path = harness.tmp_path('no-such-%s.conf' % role)

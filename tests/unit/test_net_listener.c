@@ -190,8 +190,20 @@ Test(listener, reuse_port_and_errors, .timeout = 10)
     /* Without reuse_port the port is taken. */
     cr_assert_eq(net_listener_open(&b, loop, spec, 0, on_accept, &owner), ST_ERROR);
     cr_assert_eq(b.fd, -1);
-    cr_assert_eq(net_listener_open(&b, loop, "localhost:1935", 0, on_accept, &owner), ST_ERROR);
+    /* Host names resolve at open (boot time); an unresolvable one fails. */
+    cr_assert_eq(net_listener_open(&b, loop, "no-such-host.invalid:1935", 0, on_accept, &owner), ST_ERROR);
     net_listener_close(&b, loop);
     net_listener_close(&a, loop);
     ev_loop_destroy(loop);
+}
+
+Test(listener, resolve_address)
+{
+    char out[128];
+    cr_assert_eq(net_resolve_address("127.0.0.1:1935", out, sizeof(out)), ST_OK);
+    cr_assert_str_eq(out, "127.0.0.1:1935");
+    cr_assert_eq(net_resolve_address("localhost:6379", out, sizeof(out)), ST_OK);
+    cr_assert(strcmp(out, "127.0.0.1:6379") == 0 || strcmp(out, "[::1]:6379") == 0, "got %s", out);
+    cr_assert_eq(net_resolve_address("no-such-host.invalid:1", out, sizeof(out)), ST_ERROR);
+    cr_assert_eq(net_resolve_address("nocolon", out, sizeof(out)), ST_ERROR);
 }
