@@ -17,8 +17,6 @@
 import ipaddress
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 import unittest
 
