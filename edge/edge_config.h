@@ -19,6 +19,7 @@ struct edge_config {
     long play_wait;   /* ms a player waits for an unknown stream before StreamNotFound; 0 = forever */
     long stale_after; /* ms without data before the worker re-checks the directory */
     char *http_listen; /* HTTP API address shared by the workers, empty = off */
+    char *https_listen; /* the same API over TLS (tls_cert/tls_key), empty = off */
     long drain_timeout; /* ms a stopping worker keeps serving its players */
 };
 

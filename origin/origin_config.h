@@ -21,6 +21,7 @@ struct origin_config {
     long claim_wait;     /* ms a publish waits for a claim held by another node */
     long pub_hwm;        /* messages */
     char *http_listen;   /* HTTP API address, empty = off */
+    char *https_listen;  /* the same API over TLS (tls_cert/tls_key), empty = off */
 };
 
 /* The full directive table (built once). */

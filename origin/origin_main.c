@@ -26,7 +26,10 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     size_t n;
     const struct config_directive *table = origin_config_table(&n);
     LOG_INFO("origin: SIGHUP, reloading the configuration");
-    cli_reload_settings("origin", saved_argc, saved_argv, table, n, &cfg, sizeof(cfg));
+    if (cli_reload_settings("origin", saved_argc, saved_argv, table, n, &cfg, sizeof(cfg)) == ST_OK && w->data) {
+        live_server_reload(w->data); /* key files are re-read even when the directives did not change */
+        live_server_reload_tls(w->data); /* tls_cert/tls_key, when the paths or the files changed */
+    }
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -40,6 +43,7 @@ int main(int argc, char **argv)
     static struct live_server srv;
     static struct origin_cluster oc;
     static struct live_api api;
+    static struct live_api api_tls;
     size_t n;
     const struct config_directive *table = origin_config_table(&n);
     saved_argc = argc;
@@ -69,8 +73,18 @@ int main(int argc, char **argv)
         live_server_stop(&srv);
         goto out;
     }
+    if (cfg.https_listen && cfg.https_listen[0] &&
+        live_api_start_tls(&api_tls, loop, cfg.https_listen, 0, &srv, cfg.cluster ? &oc.dir : NULL, "origin",
+                           cfg.cluster ? oc.node_id : "origin", -1) != ST_OK) {
+        LOG_ERROR("origin: cannot serve HTTPS on %s", cfg.https_listen);
+        live_api_stop(&api);
+        origin_cluster_stop(&oc);
+        live_server_stop(&srv);
+        goto out;
+    }
     ev_signal sigterm, sigint, sighup;
     ev_signal_init(&sighup, on_hup, SIGHUP);
+    sighup.data = &srv;
     ev_signal_start(loop, &sighup);
     ev_signal_init(&sigterm, on_signal, SIGTERM);
     ev_signal_init(&sigint, on_signal, SIGINT);
@@ -84,6 +98,7 @@ int main(int argc, char **argv)
     ev_signal_stop(loop, &sigint);
     ev_signal_stop(loop, &sighup);
     live_api_stop(&api);
+    live_api_stop(&api_tls);
     live_server_stop(&srv);
     origin_cluster_stop(&oc);
     net_loop_settle(loop, 1.5);

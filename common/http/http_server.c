@@ -2,6 +2,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "net/net_tls.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -38,6 +39,9 @@ struct http_server_conn {
     int fd;
     uint32_t slot;
     int io_events; /* events io runs with, 0 when stopped */
+    struct net_transport transport; /* TCP or TLS over fd */
+    int read_wants_write; /* TLS read blocked until writable */
+    int write_wants_read; /* TLS write blocked until readable */
     enum conn_phase phase;
     int keep_alive; /* of the request being answered */
     int started;    /* bytes of the next request already seen */
@@ -115,7 +119,7 @@ static void conn_close(struct http_server_conn *c, const char *why)
     LOG_DEBUG("http close peer=%s reason=\"%s\"", c->peer, why);
     ev_io_stop(s->loop, &c->io);
     ev_timer_stop(s->loop, &c->timer);
-    close(c->fd);
+    net_transport_close(&c->transport);
     s->slots[c->slot] = NULL;
     s->free_slots[s->nfree++] = c->slot;
     http_request_free(&c->msg);
@@ -128,9 +132,10 @@ static void conn_close(struct http_server_conn *c, const char *why)
 static void conn_update_io(struct http_server_conn *c)
 {
     int ev = 0;
-    if (c->phase == PH_LINGER || (c->phase != PH_CLOSING && c->in_len - c->in_off < sizeof(c->in)))
+    if (c->phase == PH_LINGER || c->write_wants_read ||
+        (c->phase != PH_CLOSING && c->in_len - c->in_off < sizeof(c->in)))
         ev |= EV_READ;
-    if (out_pending(c))
+    if (c->read_wants_write || ((out_pending(c) || c->transport.unsent) && !c->write_wants_read))
         ev |= EV_WRITE;
     if (ev == c->io_events)
         return;
@@ -312,18 +317,22 @@ static void conn_process(struct http_server_conn *c)
 static int conn_flush(struct http_server_conn *c)
 {
     int progress = 0;
-    while (c->out_off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
-        if (n > 0) {
-            c->out_off += (size_t)n;
-            progress = 1;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    c->write_wants_read = 0;
+    /* TLS may still hold the tail of a record after out is drained. */
+    while (c->out_off < c->out.len || c->transport.unsent) {
+        struct iovec iov = {c->out.data + c->out_off, c->out.len - c->out_off};
+        size_t n = 0;
+        int rc = net_transport_writev(&c->transport, &iov, iov.iov_len ? 1 : 0, &n);
+        c->out_off += n;
+        progress |= n > 0;
+        if (rc == ST_AGAIN) {
+            c->write_wants_read = !c->transport.want_write;
             break;
-        } else {
-            return ST_ERROR;
         }
+        if (rc != ST_OK)
+            return ST_ERROR;
+        if (n == 0 && iov.iov_len)
+            break;
     }
     if (c->out_off == c->out.len) {
         c->out_off = 0;
@@ -342,22 +351,27 @@ static void conn_run(struct http_server_conn *c)
 {
     for (;;) {
         conn_process(c);
-        if (out_pending(c) && conn_flush(c) != ST_OK) {
-            conn_close(c, strerror(errno));
+        if ((out_pending(c) || c->transport.unsent) && conn_flush(c) != ST_OK) {
+            conn_close(c, c->transport.error ? c->transport.error : strerror(c->transport.err));
             return;
         }
         /* Flushing may have made room for more pipelined requests. */
         if (!(c->phase == PH_READING && c->in_off < c->in_len && out_pending(c) < HTTP_SERVER_HIGH_WATER))
             break;
     }
-    if (c->phase == PH_CLOSING && !out_pending(c)) {
-        /* Shut the write side and drain what the client still sends, so
-         * our last response is read before the kernel could answer RST. */
-        shutdown(c->fd, SHUT_WR);
+    if (c->phase == PH_CLOSING && !out_pending(c) && !c->transport.unsent) {
+        /* Shut the write side (TLS: after close_notify) and drain what the
+         * client still sends, so our last response is read before the
+         * kernel could answer RST. */
+        net_transport_shutdown(&c->transport);
         c->phase = PH_LINGER;
         timer_restart(c, c->srv->timeout_ms < LINGER_MS ? c->srv->timeout_ms : LINGER_MS);
     }
     conn_update_io(c);
+    /* TLS may hold decrypted input the fd will not signal again. */
+    if (c->transport.pending && (c->io_events & EV_READ) && c->phase != PH_LINGER &&
+        c->in_len - c->in_off < sizeof(c->in))
+        ev_feed_event(c->srv->loop, &c->io, EV_READ);
 }
 
 static int conn_read(struct http_server_conn *c)
@@ -369,36 +383,44 @@ static int conn_read(struct http_server_conn *c)
     }
     if (c->in_len == sizeof(c->in))
         return ST_OK;
-    ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
-    if (n > 0) {
-        c->in_len += (size_t)n;
+    size_t n = 0;
+    c->read_wants_write = 0;
+    int rc = net_transport_read(&c->transport, c->in + c->in_len, sizeof(c->in) - c->in_len, &n);
+    c->in_len += n;
+    if (rc == ST_AGAIN) {
+        c->read_wants_write = c->transport.want_write; /* TLS handshake output first */
         return ST_OK;
     }
-    if (n == 0)
-        return ST_DONE;
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? ST_OK : ST_ERROR;
+    return rc;
 }
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct http_server_conn *c = (struct http_server_conn *)w;
     (void)loop;
-    if (revents & EV_READ) {
+    if ((revents & EV_READ) || ((revents & EV_WRITE) && c->read_wants_write)) {
         if (c->phase == PH_LINGER) {
             uint8_t tmp[4096];
-            ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
-            if (n > 0 && (c->lingered += (size_t)n) <= LINGER_MAX_BYTES)
+            size_t n = 0;
+            int rc = net_transport_read(&c->transport, tmp, sizeof(tmp), &n);
+            if (rc == ST_OK && (c->lingered += n) <= LINGER_MAX_BYTES)
                 return;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            if (rc == ST_AGAIN)
                 return;
             conn_close(c, "closed after last response");
             return;
         }
         int rc = conn_read(c);
         if (rc != ST_OK) {
+            if (rc == ST_ERROR && c->srv->tls && !net_tls_handshake_done(&c->transport)) {
+                c->srv->stats.tls_handshake_failures++;
+                LOG_INFO("https handshake failed peer=%s reason=\"%s\"", c->peer,
+                         c->transport.error ? c->transport.error : strerror(c->transport.err));
+            }
             /* A client leaving is routine: pending pipelined or async
              * answers have no one to go to. */
-            conn_close(c, rc == ST_DONE ? "peer closed" : strerror(errno));
+            conn_close(c, rc == ST_DONE ? "peer closed"
+                          : c->transport.error ? c->transport.error : strerror(c->transport.err));
             return;
         }
     }
@@ -465,6 +487,19 @@ static void on_accept(struct net_listener *l, int fd, const struct sockaddr_stor
         close(fd);
         return;
     }
+    int trc = ST_OK;
+    if (s->tls)
+        trc = net_tls_transport_init(&c->transport, fd, s->tls);
+    else
+        net_transport_tcp_init(&c->transport, fd);
+    if (trc != ST_OK) {
+        s->stats.refused++;
+        LOG_ERROR("http connection refused peer=%s reason=\"out of memory (tls)\"", peer_s);
+        http_request_free(&c->msg);
+        free(c);
+        close(fd);
+        return;
+    }
     s->stats.accepted++;
     c->srv = s;
     c->fd = fd;
@@ -491,6 +526,7 @@ int http_server_open(struct http_server *s, struct ev_loop *loop, const struct h
     s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : HTTP_SERVER_DEFAULT_TIMEOUT_MS;
     s->max_output = cfg->max_output ? cfg->max_output : HTTP_SERVER_DEFAULT_MAX_OUTPUT;
     s->limits = cfg->limits;
+    s->tls = cfg->tls;
     s->nslots = cfg->max_connections ? cfg->max_connections : HTTP_SERVER_DEFAULT_MAX_CONNECTIONS;
     s->slots = calloc(s->nslots, sizeof(*s->slots));
     s->free_slots = malloc(s->nslots * sizeof(*s->free_slots));
@@ -503,7 +539,7 @@ int http_server_open(struct http_server *s, struct ev_loop *loop, const struct h
     s->nfree = s->nslots;
     if (net_listener_open(&s->listener, loop, cfg->listen, cfg->reuse_port, on_accept, s) != ST_OK)
         goto fail;
-    LOG_INFO("http listening on %s port=%d", cfg->listen, net_listener_port(&s->listener));
+    LOG_INFO("%s listening on %s port=%d", s->tls ? "https" : "http", cfg->listen, net_listener_port(&s->listener));
     return ST_OK;
 fail:
     free(s->slots);

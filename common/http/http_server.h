@@ -54,9 +54,9 @@
  * stops parsing, and the taker pushes bytes through the same bounded output
  * path. Nothing for it exists yet.
  *
- * I/O: plain recv/send on the accepted socket, confined to conn_read and
- * conn_flush in the .c, so moving to net_transport (TLS, STYLE.md 8) changes
- * only those two.
+ * I/O: through net_transport (STYLE.md 8): plain TCP, or TLS (HTTPS) when
+ * the config names a net_tls_context; the TLS handshake runs inside the
+ * first reads and counts against the idle timeout like a silent client.
  *
  * Memory: boot-time for the server (slot table, route table inside the
  * struct); per-connection for each client (one allocation for the
@@ -72,6 +72,7 @@
 #include "core/status.h"
 #include "http/http_request.h"
 #include "net/net_listener.h"
+#include "net/net_transport.h"
 
 #include <ev.h>
 #include <stddef.h>
@@ -100,6 +101,7 @@ enum {
 #define HTTP_SERVER_DEFAULT_MAX_CONNECTIONS 1024
 
 struct http_server;
+struct net_tls_context;
 struct http_server_request; /* private; see the accessors */
 
 /* A request handler. ST_OK: answered (http_server_send was called).
@@ -121,6 +123,8 @@ struct http_server_config {
                                   response must fit in it whole */
     unsigned max_connections;  /* 0: default; more are accepted and closed */
     struct http_request_limits limits; /* zeros: parser defaults */
+    struct net_tls_context *tls; /* HTTPS with this certificate (borrowed; must
+                                    outlive the server); NULL = plain HTTP */
 };
 
 struct http_server_stats {
@@ -130,6 +134,7 @@ struct http_server_stats {
     uint64_t bad_requests;  /* parser errors answered */
     uint64_t not_found;     /* 404 */
     uint64_t timeouts;      /* connections ended by the timer (408, 504, idle, stalled) */
+    uint64_t tls_handshake_failures; /* HTTPS clients refused by the TLS handshake */
 };
 
 struct http_server_route_entry {
@@ -157,6 +162,7 @@ struct http_server {
     uint32_t *free_slots;            /* stack of free slot indexes */
     uint32_t nslots, nfree;
     uint64_t gen;                    /* last request generation handed out */
+    struct net_tls_context *tls;     /* NULL: plain HTTP */
 };
 
 /* Open the listener and start accepting on loop; cfg is copied (listen is

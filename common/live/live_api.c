@@ -1,4 +1,5 @@
 #include "live/live_api.h"
+#include "live/live_gate.h"
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -294,6 +295,18 @@ static int handle_stats(struct http_server_request *req, void *ctx)
             (unsigned long long)s->bytes_out);
     appendf(&b, "\"tls_handshake_failures\":%llu,\"https_handshake_failures\":%llu,",
             (unsigned long long)s->tls_handshake_failures, (unsigned long long)api->http.stats.tls_handshake_failures);
+    /* Authorization refusals by reason, and webhook traffic. */
+    appendf(&b,
+            "\"plays_refused\":%llu,\"auth_refused_ip\":%llu,\"auth_refused_missing\":%llu,"
+            "\"auth_refused_malformed\":%llu,\"auth_refused_signature\":%llu,\"auth_refused_expired\":%llu,"
+            "\"auth_refused_key\":%llu,\"auth_refused_webhook\":%llu,\"webhook_calls\":%llu,"
+            "\"webhook_errors\":%llu,",
+            (unsigned long long)s->plays_refused, (unsigned long long)s->auth_refused_ip,
+            (unsigned long long)s->auth_refused_missing, (unsigned long long)s->auth_refused_malformed,
+            (unsigned long long)s->auth_refused_signature, (unsigned long long)s->auth_refused_expired,
+            (unsigned long long)s->auth_refused_key, (unsigned long long)s->auth_refused_webhook,
+            (unsigned long long)(api->srv->gate ? api->srv->gate->webhook_calls : 0),
+            (unsigned long long)(api->srv->gate ? api->srv->gate->webhook_errors : 0));
     /* Limits: one counter per refusal reason. */
     appendf(&b,
             "\"refused_max_connections\":%llu,\"refused_per_ip\":%llu,\"refused_max_streams\":%llu,"
@@ -382,6 +395,24 @@ static int handle_metrics(struct http_server_request *req, void *ctx)
         {"sc_closed_message_size_total", "counter", "connections closed for a message over max_message_size",
          s->closed_message_size},
         {"sc_players_throttled_total", "counter", "times a player hit player_max_bitrate", s->players_throttled},
+        {"sc_plays_refused_total", "counter", "plays refused by authorization", s->plays_refused},
+        {"sc_auth_refused_ip_total", "counter", "publishes/plays refused by the allow/deny lists", s->auth_refused_ip},
+        {"sc_auth_refused_missing_total", "counter", "publishes/plays refused for a missing signed key",
+         s->auth_refused_missing},
+        {"sc_auth_refused_malformed_total", "counter", "publishes/plays refused for an unreadable signed key",
+         s->auth_refused_malformed},
+        {"sc_auth_refused_signature_total", "counter", "publishes/plays refused for a wrong signature",
+         s->auth_refused_signature},
+        {"sc_auth_refused_expired_total", "counter", "publishes/plays refused for an expired signed key",
+         s->auth_refused_expired},
+        {"sc_auth_refused_key_total", "counter", "publishes refused for a key not in publish_keys_file",
+         s->auth_refused_key},
+        {"sc_auth_refused_webhook_total", "counter", "publishes/plays refused by (or for lack of) a webhook",
+         s->auth_refused_webhook},
+        {"sc_webhook_calls_total", "counter", "webhook requests started",
+         api->srv->gate ? api->srv->gate->webhook_calls : 0},
+        {"sc_webhook_errors_total", "counter", "webhook requests that timed out or failed",
+         api->srv->gate ? api->srv->gate->webhook_errors : 0},
         {"sc_http_refused_total", "counter", "HTTP connections refused (over the connection cap)",
          api->http.stats.refused},
         {"sc_http_bad_requests_total", "counter", "HTTP requests refused by the parser (size, header caps)",

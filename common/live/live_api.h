@@ -37,6 +37,13 @@ struct live_api {
 int live_api_start(struct live_api *api, struct ev_loop *loop, const char *addr, int reuse_port,
                    struct live_server *srv, struct cluster_directory *dir, const char *role, const char *node_id,
                    int worker);
+/* The same API over TLS with srv's certificate (srv->tls, from tls_cert /
+ * tls_key; reloaded with it). ST_ERROR (logged) when TLS is not configured.
+ * Stop it before srv. The "https_handshake_failures" counter of /v1/stats
+ * counts the listener that answers. */
+int live_api_start_tls(struct live_api *api, struct ev_loop *loop, const char *addr, int reuse_port,
+                       struct live_server *srv, struct cluster_directory *dir, const char *role, const char *node_id,
+                       int worker);
 void live_api_stop(struct live_api *api);
 
 #endif

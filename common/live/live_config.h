@@ -16,5 +16,9 @@
  * offsetof(process config, live settings member). Returns ST_OK or ST_ERROR
  * (table too small). defaults_listen is the default of rtmp_listen. */
 int live_config_append(struct config_directive *table, size_t cap, size_t *n, size_t base);
+/* Append the publisher authorization directives (publish_secret,
+ * publish_keys_file, publish_allow/deny, on_publish): origin only. Same
+ * convention. */
+int live_config_append_publish_auth(struct config_directive *table, size_t cap, size_t *n, size_t base);
 
 #endif

@@ -3,7 +3,9 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "fanout/fanout_player.h"
+#include "live/live_gate.h"
 #include "media/media_codec.h"
+#include "net/net_tls.h"
 #include "net/net_transport.h"
 #include "rtmp/rtmp_message.h"
 #include "rtmp/rtmp_session.h"
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* Bytes read per read(2); one publisher wake-up reads at most
  * LIVE_READ_BUDGET so a fast publisher cannot starve the loop. */
@@ -34,8 +37,20 @@ struct live_conn {
     enum rtmp_session_role role; /* last role taken, for the end-of-session log */
     int publish_pending; /* publish_check answered ST_AGAIN */
     int publish_active;  /* publish_started hook ran */
+    int auth_pending;    /* the authorization webhook has not answered yet */
+    int play_active;     /* attached as a player (on_done is due) */
+    struct sockaddr_storage peer_addr; /* for the allow/deny lists */
+    char auth_reason[128];             /* refusal text sent with the status */
     uint64_t started_ms;
     uint64_t last_read_ms;
+    struct live_ipcount_key ipkey;
+    int ip_counted;       /* ipkey is counted in srv->ipcount */
+    uint64_t tokens;      /* player_max_bitrate: bytes that may be written now */
+    uint64_t refill_ms;   /* when tokens were last topped up, 0 = never */
+    int throttled;        /* bucket ran dry: the sweep resumes it, not EV_WRITE */
+    int tls;              /* accepted on rtmps_listen */
+    int read_wants_write; /* TLS read blocked until the socket is writable: rio off, wio on */
+    int write_wants_read; /* TLS write blocked until input arrives: read_cb retries the flush */
     const char *close_reason; /* set => closing at the end of the turn */
     int dirty;   /* on srv->dirty */
     int closing; /* on srv->closing */
@@ -108,6 +123,25 @@ void live_server_notify_players(struct live_server *srv, struct live_stream *st,
     }
 }
 
+static void subject_of(struct live_conn *c, enum live_auth_action act, struct live_gate_subject *who)
+{
+    who->act = act;
+    who->id = c->id;
+    who->app = c->session.app;
+    who->name = c->session.stream_name;
+    who->query = c->session.stream_query;
+    who->peer = (const struct sockaddr *)&c->peer_addr;
+    who->peer_s = c->peer;
+}
+
+/* An accepted publisher or player left: tell on_done (if configured). */
+static void gate_done(struct live_conn *c, enum live_auth_action act)
+{
+    struct live_gate_subject who;
+    subject_of(c, act, &who);
+    live_gate_done(c->srv->gate, &who);
+}
+
 static void detach_publisher(struct live_conn *c, const char *why)
 {
     struct live_stream *st = c->stream;
@@ -122,6 +156,7 @@ static void detach_publisher(struct live_conn *c, const char *why)
     if (c->publish_active) {
         c->publish_active = 0;
         LOG_INFO("publish end stream=%s id=%llu reason=\"%s\"", st->key, (unsigned long long)c->id, why);
+        gate_done(c, LIVE_AUTH_PUBLISH);
         if (srv->hooks.publish_stopped)
             srv->hooks.publish_stopped(srv->hooks.ctx, st);
         notify_players(st, "NetStream.Play.UnpublishNotify", st->key);
@@ -140,6 +175,10 @@ static void detach_player(struct live_conn *c)
     struct live_server *srv = c->srv;
     fanout_stream_remove_player(&st->fanout, &c->out);
     c->stream = NULL;
+    if (c->play_active) {
+        c->play_active = 0;
+        gate_done(c, LIVE_AUTH_PLAY);
+    }
     if (st->fanout.nplayers == 0 && srv->hooks.stream_unwatched)
         srv->hooks.stream_unwatched(srv->hooks.ctx, st);
     live_registry_release(&srv->registry, st);
@@ -212,19 +251,185 @@ void live_server_push(struct live_server *srv, struct live_stream *st, struct fa
 
 uint32_t live_server_players(const struct live_server *srv) { return srv->nconns; }
 
-void live_server_stop_accepting(struct live_server *srv) { net_listener_close(&srv->listener, srv->loop); }
+void live_server_stop_accepting(struct live_server *srv)
+{
+    net_listener_close(&srv->listener, srv->loop);
+    net_listener_close(&srv->tls_listener, srv->loop);
+}
+
+/* Streams with a local publisher (or one being decided), for max_streams. */
+static uint64_t count_published(const struct live_server *srv)
+{
+    uint64_t n = 0;
+    for (int b = 0; b < LIVE_REGISTRY_BUCKETS; b++)
+        for (const struct live_stream *st = srv->registry.buckets[b]; st; st = st->next)
+            n += st->publisher != NULL;
+    return n;
+}
+
+/* --- authorization (before any claim) ----------------------------------- */
+
+/* Log once, count by reason, fill the status and close after it is sent:
+ * a refused client gets no second try on the same connection. */
+static void auth_refuse(struct live_conn *c, enum live_auth_action act, const struct live_gate_verdict *gv,
+                        struct rtmp_session_verdict *v)
+{
+    struct live_server *srv = c->srv;
+    struct live_server_stats *st = &srv->stats;
+    switch (gv->result) {
+    case LIVE_AUTH_IP_DENIED: st->auth_refused_ip++; break;
+    case LIVE_AUTH_MISSING: st->auth_refused_missing++; break;
+    case LIVE_AUTH_MALFORMED: st->auth_refused_malformed++; break;
+    case LIVE_AUTH_BAD_SIGNATURE: st->auth_refused_signature++; break;
+    case LIVE_AUTH_EXPIRED: st->auth_refused_expired++; break;
+    case LIVE_AUTH_UNKNOWN_KEY: st->auth_refused_key++; break;
+    default: st->auth_refused_webhook++; break;
+    }
+    if (act == LIVE_AUTH_PUBLISH)
+        st->publish_refused++;
+    else
+        st->plays_refused++;
+    char detail[64] = "";
+    if (gv->http_status)
+        snprintf(detail, sizeof(detail), " (HTTP %d)", gv->http_status);
+    else if (gv->detail)
+        snprintf(detail, sizeof(detail), " (%s)", gv->detail);
+    snprintf(c->auth_reason, sizeof(c->auth_reason), "%s%s%s", act == LIVE_AUTH_PLAY ? "Unauthorized: " : "",
+             live_auth_reason(gv->result), detail);
+    char query[RTMP_SESSION_MAX_NAME + 16];
+    live_auth_redact_query(c->session.stream_query, query, sizeof(query));
+    LOG_WARN("%s refused stream=%s/%s id=%llu peer=%s query=\"%s\" reason=\"%s%s\"",
+             act == LIVE_AUTH_PUBLISH ? "publish" : "play", c->session.app, c->session.stream_name,
+             (unsigned long long)c->id, c->peer, query, live_auth_reason(gv->result), detail);
+    v->code = act == LIVE_AUTH_PUBLISH ? "NetStream.Publish.Unauthorized" : "NetStream.Play.Failed";
+    v->description = c->auth_reason;
+    c->role = RTMP_ROLE_NONE;
+    conn_fail(c, "unauthorized");
+}
+
+/* ST_OK: go on now. ST_ERROR: refused (v filled). ST_AGAIN: a webhook is
+ * asked; gate_answer continues. */
+static int auth_start(struct live_conn *c, enum live_auth_action act, struct rtmp_session_verdict *v)
+{
+    struct live_gate_subject who;
+    struct live_gate_verdict gv;
+    if (!c->srv->gate)
+        return ST_OK;
+    subject_of(c, act, &who);
+    int rc = live_gate_check(c->srv->gate, &who, (int64_t)time(NULL), &gv);
+    if (rc == ST_AGAIN) {
+        c->auth_pending = 1;
+        /* Counts as busy for idle_timeout while the webhook thinks. */
+        c->role = act == LIVE_AUTH_PUBLISH ? RTMP_ROLE_PUBLISHER : RTMP_ROLE_PLAYER;
+    } else if (rc != ST_OK) {
+        auth_refuse(c, act, &gv, v);
+    }
+    return rc;
+}
+
+/* A webhook renamed the stream (3xx Location): the new name is what gets
+ * claimed or played, and what logs and Publish.Start show. */
+static void auth_rename(struct live_conn *c, enum live_auth_action act, const char *name)
+{
+    if (!name[0] || strcmp(name, c->session.stream_name) == 0)
+        return;
+    LOG_INFO("%s renamed by webhook id=%llu peer=%s %s/%s -> %s/%s", act == LIVE_AUTH_PUBLISH ? "publish" : "play",
+             (unsigned long long)c->id, c->peer, c->session.app, c->session.stream_name, c->session.app, name);
+    snprintf(c->session.stream_name, sizeof(c->session.stream_name), "%s", name);
+}
+
+static int publish_claim(struct live_conn *c, struct rtmp_session_verdict *v);
+static int play_attach(struct live_conn *c, struct rtmp_session_verdict *v);
+
+static void gate_answer(void *ctx, uint64_t id, enum live_auth_action act, const struct live_gate_verdict *gv)
+{
+    struct live_server *srv = ctx;
+    struct live_conn *c = find_conn(srv, id);
+    if (!c || !c->auth_pending || c->close_reason)
+        return; /* gone, or stopped before the answer */
+    c->auth_pending = 0;
+    c->role = RTMP_ROLE_NONE;
+    struct rtmp_session_verdict v = {0};
+    int rc = ST_ERROR;
+    if (gv->result != LIVE_AUTH_OK) {
+        auth_refuse(c, act, gv, &v);
+    } else {
+        auth_rename(c, act, gv->rename);
+        rc = act == LIVE_AUTH_PUBLISH ? publish_claim(c, &v) : play_attach(c, &v);
+    }
+    if (act == LIVE_AUTH_PUBLISH && rc != ST_AGAIN)
+        rtmp_session_publish_decided(&c->session, rc == ST_OK, &v);
+    else if (act == LIVE_AUTH_PLAY && rtmp_session_play_decided(&c->session, rc == ST_OK, &v) != ST_OK &&
+             rc == ST_OK)
+        conn_fail(c, "output buffer full");
+    conn_mark_dirty(c);
+}
+
+int live_server_play_decided(struct live_server *srv, uint64_t conn_id, int ok, const char *code,
+                             const char *description)
+{
+    struct live_conn *c = find_conn(srv, conn_id);
+    if (!c || !c->auth_pending || c->close_reason || !c->session.play_pending)
+        return ST_ERROR;
+    c->auth_pending = 0;
+    c->role = RTMP_ROLE_NONE;
+    struct rtmp_session_verdict v = {.code = code, .description = description};
+    int rc = ok ? play_attach(c, &v) : ST_ERROR;
+    if (rtmp_session_play_decided(&c->session, rc == ST_OK, &v) != ST_OK && rc == ST_OK)
+        conn_fail(c, "output buffer full");
+    conn_mark_dirty(c);
+    return ST_OK;
+}
+
+static struct live_gate_config gate_config(const struct live_settings *s)
+{
+    struct live_gate_config g = {
+        .publish_secret = s->publish_secret,
+        .play_secret = s->play_secret,
+        .publish_keys_file = s->publish_keys_file,
+        .publish_allow = s->publish_allow,
+        .publish_deny = s->publish_deny,
+        .play_allow = s->play_allow,
+        .play_deny = s->play_deny,
+        .on_publish = s->allow_publish ? s->on_publish : NULL,
+        .on_play = s->on_play,
+        .on_done = s->on_done,
+        .webhook_timeout = s->webhook_timeout,
+        .webhook_fail_open = s->webhook_fail_open,
+    };
+    return g;
+}
+
+int live_server_reload(struct live_server *srv)
+{
+    char err[512];
+    struct live_gate_config gc = gate_config(srv->settings);
+    if (!srv->gate || live_gate_reload(srv->gate, &gc, err, sizeof(err)) != ST_OK) {
+        LOG_ERROR("config reload: %s; keeping the previous authorization rules", srv->gate ? err : "no gate");
+        return ST_ERROR;
+    }
+    return ST_OK;
+}
 
 static int on_publish(struct rtmp_session *s, const char *name, struct rtmp_session_verdict *v)
 {
     struct live_conn *c = s->owner;
-    struct live_server *srv = c->srv;
-    char key[LIVE_KEY_MAX];
-    stream_key(c, name, key, sizeof(key));
-    if (!srv->settings->allow_publish) {
+    if (!c->srv->settings->allow_publish) {
         v->code = "NetStream.Publish.Denied";
         v->description = "this node does not accept publishers";
         return ST_ERROR;
     }
+    int rc = auth_start(c, LIVE_AUTH_PUBLISH, v);
+    return rc == ST_OK ? publish_claim(c, v) : rc;
+}
+
+/* Authorized: take the key (one publisher per key, takeover of a silent
+ * one, max_streams), then the owner's publish_check (a directory claim). */
+static int publish_claim(struct live_conn *c, struct rtmp_session_verdict *v)
+{
+    struct live_server *srv = c->srv;
+    char key[LIVE_KEY_MAX];
+    stream_key(c, c->session.stream_name, key, sizeof(key));
     struct live_stream *st = live_registry_get(&srv->registry, key);
     if (!st) {
         v->code = "NetStream.Publish.Failed";
@@ -232,6 +437,17 @@ static int on_publish(struct rtmp_session *s, const char *name, struct rtmp_sess
         return ST_ERROR;
     }
     uint64_t now = live_server_now_ms(srv);
+    if (!st->publisher && srv->settings->max_streams > 0 &&
+        count_published(srv) >= (uint64_t)srv->settings->max_streams) {
+        srv->stats.publish_refused++;
+        srv->stats.refused_max_streams++;
+        LOG_WARN("publish refused stream=%s id=%llu peer=%s reason=\"max_streams reached (%ld)\"", key,
+                 (unsigned long long)c->id, c->peer, srv->settings->max_streams);
+        live_registry_release(&srv->registry, st);
+        v->code = "NetStream.Publish.Failed";
+        v->description = "too many streams on this server (max_streams)";
+        return ST_ERROR;
+    }
     if (st->publisher && st->publisher != c) {
         struct live_conn *old = st->publisher;
         if (now - st->last_input_ms < (uint64_t)srv->settings->publish_takeover_idle) {
@@ -281,14 +497,21 @@ static int on_publish(struct rtmp_session *s, const char *name, struct rtmp_sess
 static int on_play(struct rtmp_session *s, const char *name, struct rtmp_session_verdict *v)
 {
     struct live_conn *c = s->owner;
-    struct live_server *srv = c->srv;
-    char key[LIVE_KEY_MAX];
-    stream_key(c, name, key, sizeof(key));
-    if (!srv->settings->allow_play) {
+    if (!c->srv->settings->allow_play) {
         v->code = "NetStream.Play.Failed";
         v->description = "this node does not serve players (standalone play is off)";
         return ST_ERROR;
     }
+    int rc = auth_start(c, LIVE_AUTH_PLAY, v);
+    return rc == ST_OK ? play_attach(c, v) : rc;
+}
+
+/* Authorized: join the stream's players (start-up frames queue now). */
+static int play_attach(struct live_conn *c, struct rtmp_session_verdict *v)
+{
+    struct live_server *srv = c->srv;
+    char key[LIVE_KEY_MAX];
+    stream_key(c, c->session.stream_name, key, sizeof(key));
     struct live_stream *st = live_registry_get(&srv->registry, key);
     if (!st) {
         v->code = "NetStream.Play.Failed";
@@ -297,6 +520,7 @@ static int on_play(struct rtmp_session *s, const char *name, struct rtmp_session
     }
     c->stream = st;
     c->role = RTMP_ROLE_PLAYER;
+    c->play_active = 1;
     /* Status went into out.ctrl already; the start-up frames queue behind it. */
     fanout_stream_add_player(&st->fanout, &c->out, live_server_now_ms(srv));
     srv->stats.plays++;
@@ -385,9 +609,19 @@ static int on_connect(struct rtmp_session *s, struct rtmp_session_verdict *v)
     return ST_OK;
 }
 
-static void on_unpublish(struct rtmp_session *s) { detach_publisher(s->owner, "unpublished"); }
+static void on_unpublish(struct rtmp_session *s)
+{
+    struct live_conn *c = s->owner;
+    c->auth_pending = 0; /* a webhook answer still due is dropped */
+    detach_publisher(c, "unpublished");
+}
 
-static void on_stop_play(struct rtmp_session *s) { detach_player(s->owner); }
+static void on_stop_play(struct rtmp_session *s)
+{
+    struct live_conn *c = s->owner;
+    c->auth_pending = 0;
+    detach_player(c);
+}
 
 static void on_play_control(struct rtmp_session *s)
 {
@@ -410,11 +644,65 @@ static const struct rtmp_session_handler live_handler = {
 
 /* --- connection I/O ----------------------------------------------------- */
 
+/* player_max_bitrate: bytes a player may be sent now. The bucket holds one
+ * second's worth and is topped up lazily from the loop clock, so no timer is
+ * needed per player; SIZE_MAX when there is no cap. */
+static size_t conn_budget(struct live_conn *c)
+{
+    long bps = c->srv->settings->player_max_bitrate;
+    if (bps <= 0 || c->role != RTMP_ROLE_PLAYER)
+        return SIZE_MAX;
+    uint64_t now = live_server_now_ms(c->srv);
+    uint64_t burst = (uint64_t)bps / 8 > 4096 ? (uint64_t)bps / 8 : 4096;
+    if (c->refill_ms == 0) {
+        c->tokens = burst;
+    } else if (now > c->refill_ms) {
+        uint64_t elapsed = now - c->refill_ms < 10000 ? now - c->refill_ms : 10000;
+        c->tokens += elapsed * (uint64_t)bps / 8000;
+    }
+    if (c->tokens > burst)
+        c->tokens = burst;
+    c->refill_ms = now;
+    return c->tokens < SIZE_MAX ? (size_t)c->tokens : SIZE_MAX;
+}
+
+static void conn_throttle(struct live_conn *c)
+{
+    if (!c->throttled)
+        c->srv->stats.players_throttled++;
+    c->throttled = 1;
+}
+
 static int conn_writev(void *ctx, const struct iovec *iov, int iovcnt, size_t *written)
 {
     struct live_conn *c = ctx;
+    size_t budget = conn_budget(c);
+    struct iovec cut[16];
+    if (budget != SIZE_MAX) {
+        /* Offer only what the bucket holds: the caller sees a short write. */
+        if (budget == 0) {
+            *written = 0;
+            conn_throttle(c);
+            return ST_AGAIN;
+        }
+        int n = 0;
+        for (size_t left = budget; n < iovcnt && n < (int)(sizeof(cut) / sizeof(cut[0])) && left > 0; n++) {
+            cut[n] = iov[n];
+            if (cut[n].iov_len > left)
+                cut[n].iov_len = left;
+            left -= cut[n].iov_len;
+        }
+        iov = cut;
+        iovcnt = n;
+    }
     int rc = net_transport_writev(&c->transport, iov, iovcnt, written);
+    c->write_wants_read = rc == ST_AGAIN && !c->transport.want_write;
     c->srv->stats.bytes_out += *written;
+    if (budget != SIZE_MAX) {
+        c->tokens -= *written < c->tokens ? *written : c->tokens;
+        if (c->tokens == 0 && rc != ST_ERROR)
+            conn_throttle(c);
+    }
     return rc;
 }
 
@@ -457,6 +745,8 @@ static void conn_free(struct live_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->nconns--;
+    if (c->ip_counted)
+        live_ipcount_remove(&srv->ipcount, &c->ipkey);
     free(c);
 }
 
@@ -470,13 +760,37 @@ static void conn_flush(struct live_conn *c)
         return;
     }
     int rc = fanout_player_flush(&c->out, conn_writev, c);
+    if (rc == ST_OK && c->transport.unsent) {
+        /* TLS still holds part of a record: push it before going idle. */
+        size_t n = 0;
+        rc = net_transport_writev(&c->transport, NULL, 0, &n);
+        c->write_wants_read = rc == ST_AGAIN && !c->transport.want_write;
+    }
     if (rc == ST_ERROR) {
         conn_fail(c, c->transport.err == EPIPE || c->transport.err == ECONNRESET ? "peer closed" : "write error");
-    } else if (rc == ST_AGAIN) {
+    } else if (rc == ST_AGAIN && c->write_wants_read) {
+        /* TLS needs input first: read_cb retries; EV_WRITE would spin. */
+        if (!c->read_wants_write)
+            ev_io_stop(c->srv->loop, &c->wio);
+    } else if (rc == ST_AGAIN && !c->throttled) {
         ev_io_start(c->srv->loop, &c->wio);
-    } else {
+    } else if (!c->read_wants_write) {
+        /* Done, or out of tokens: the sweep marks a throttled player dirty
+         * again; meanwhile new frames queue under the drop policy. */
         ev_io_stop(c->srv->loop, &c->wio);
     }
+}
+
+/* Protocol errors that are limits (max_chunk_size, max_message_size) get
+ * their own counters; the reasons are the chunk reader's and session's. */
+static void count_limit_error(struct live_server *srv, const char *err)
+{
+    if (!err)
+        return;
+    if (strstr(err, "chunk size"))
+        srv->stats.closed_chunk_size++;
+    else if (strstr(err, "maximum message size") || strstr(err, "memory budget"))
+        srv->stats.closed_message_size++;
 }
 
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -487,14 +801,29 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
     while (!c->close_reason && total < LIVE_READ_BUDGET) {
         size_t n = 0;
         int rc = net_transport_read(&c->transport, buf, sizeof(buf), &n);
-        if (rc == ST_AGAIN)
+        if (rc == ST_AGAIN) {
+            if (c->transport.want_write && !c->read_wants_write) {
+                /* TLS must send (handshake, tickets) before reading on. */
+                c->read_wants_write = 1;
+                ev_io_stop(loop, &c->rio);
+                ev_io_start(loop, &c->wio);
+            }
             break;
+        }
         if (rc == ST_DONE) {
             conn_fail(c, "peer closed");
             break;
         }
         if (rc == ST_ERROR) {
-            conn_fail(c, "read error");
+            if (c->tls && !net_tls_handshake_done(&c->transport)) {
+                /* A plain RTMP client, a scanner or an old TLS version. */
+                c->srv->stats.tls_handshake_failures++;
+                LOG_WARN("rtmps handshake failed id=%llu peer=%s reason=\"%s\"", (unsigned long long)c->id, c->peer,
+                         c->transport.error ? c->transport.error : strerror(c->transport.err));
+                conn_fail(c, "tls handshake failed");
+            } else {
+                conn_fail(c, c->transport.error ? c->transport.error : "read error");
+            }
             break;
         }
         total += n;
@@ -502,6 +831,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
         c->last_read_ms = live_server_now_ms(c->srv);
         if (rtmp_session_feed(&c->session, buf, n) != ST_OK) {
             c->srv->stats.protocol_errors++;
+            count_limit_error(c->srv, c->session.error);
             LOG_WARN("rtmp protocol error id=%llu peer=%s: %s", (unsigned long long)c->id, c->peer,
                      c->session.error ? c->session.error : "?");
             conn_fail(c, c->session.error ? c->session.error : "protocol error");
@@ -510,11 +840,23 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (n < sizeof(buf))
             break;
     }
-    if (fanout_player_pending(&c->out))
+    if (fanout_player_pending(&c->out) || (c->write_wants_read && !c->close_reason))
         conn_mark_dirty(c);
+    /* TLS may hold decrypted input the fd will not signal again. */
+    if (c->transport.pending && !c->close_reason && !c->read_wants_write)
+        ev_feed_event(loop, &c->rio, EV_READ);
 }
 
-static void write_cb(struct ev_loop *loop, ev_io *w, int revents) { conn_flush(w->data); }
+static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct live_conn *c = w->data;
+    if (c->read_wants_write) {
+        c->read_wants_write = 0;
+        ev_io_start(loop, &c->rio);
+        read_cb(loop, &c->rio, EV_READ);
+    }
+    conn_flush(c);
+}
 
 /* Once per loop turn, before blocking: one writev pass per connection with
  * new output, then the deferred closes. Closing can queue status for other
@@ -567,16 +909,28 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
     for (struct live_conn *c = srv->conns; c; c = c->next) {
         if (c->close_reason)
             continue;
+        if (c->throttled) {
+            c->throttled = 0; /* conn_budget tops the bucket up on the next write */
+            conn_mark_dirty(c);
+        }
         if (!c->session.connected && now - c->started_ms > (uint64_t)cfg->handshake_timeout) {
+            srv->stats.closed_handshake_timeout++;
             LOG_WARN("rtmp timeout id=%llu peer=%s: handshake/connect not done in %ld ms", (unsigned long long)c->id,
                      c->peer, cfg->handshake_timeout);
             conn_fail(c, "handshake timeout");
+        } else if (cfg->idle_timeout > 0 && c->session.connected && c->role == RTMP_ROLE_NONE && !c->stream &&
+                   now - c->started_ms > (uint64_t)cfg->idle_timeout) {
+            srv->stats.closed_idle_timeout++;
+            LOG_WARN("rtmp timeout id=%llu peer=%s: connected but no publish or play in %ld ms",
+                     (unsigned long long)c->id, c->peer, cfg->idle_timeout);
+            conn_fail(c, "idle timeout");
         } else if (c->session.role == RTMP_ROLE_PUBLISHER && c->stream &&
                    now - c->stream->last_input_ms > (uint64_t)cfg->publish_idle_timeout) {
             LOG_WARN("rtmp timeout id=%llu peer=%s: publisher silent for %ld ms", (unsigned long long)c->id, c->peer,
                      cfg->publish_idle_timeout);
             conn_fail(c, "publisher idle timeout");
         } else if (c->out.failed) {
+            c->srv->stats.players_dropped_slow++; /* a reader that never reads is caught here, not in a flush */
             conn_fail(c, c->out.failed);
         }
     }
@@ -589,10 +943,26 @@ static void on_accept(struct net_listener *l, int fd, const struct sockaddr_stor
     net_format_address(peer, peer_s, sizeof(peer_s));
     if (srv->stopping || (srv->settings->max_connections > 0 && srv->nconns >= srv->settings->max_connections)) {
         srv->stats.connections_refused++;
+        if (!srv->stopping)
+            srv->stats.refused_max_connections++;
         LOG_WARN("connection refused peer=%s reason=\"%s\"", peer_s,
                  srv->stopping ? "shutting down" : "max_connections reached");
         close(fd);
         return;
+    }
+    struct live_ipcount_key ipkey;
+    int ip_counted = 0;
+    if (live_ipcount_key_of(peer, &ipkey) == ST_OK) {
+        long per_ip = srv->settings->max_connections_per_ip;
+        int rc = live_ipcount_add(&srv->ipcount, &ipkey, per_ip > 0 ? (uint32_t)per_ip : 0);
+        if (rc == ST_AGAIN) {
+            srv->stats.connections_refused++;
+            srv->stats.refused_per_ip++;
+            LOG_WARN("connection refused peer=%s reason=\"max_connections_per_ip reached (%ld)\"", peer_s, per_ip);
+            close(fd);
+            return;
+        }
+        ip_counted = rc == ST_OK;
     }
     struct live_conn *c = calloc(1, sizeof(*c));
     const struct live_settings *cfg = srv->settings;
@@ -608,6 +978,8 @@ static void on_accept(struct net_listener *l, int fd, const struct sockaddr_stor
         LOG_ERROR("connection refused peer=%s reason=\"out of memory\"", peer_s);
         free(c);
         close(fd);
+        if (ip_counted)
+            live_ipcount_remove(&srv->ipcount, &ipkey);
         return;
     }
     if (rtmp_session_init(&c->session, &live_handler, c, &c->out.ctrl, &lim) != ST_OK) {
@@ -615,7 +987,24 @@ static void on_accept(struct net_listener *l, int fd, const struct sockaddr_stor
         fanout_player_free(&c->out);
         free(c);
         close(fd);
+        if (ip_counted)
+            live_ipcount_remove(&srv->ipcount, &ipkey);
         return;
+    }
+    if (l == &srv->tls_listener) {
+        if (net_tls_transport_init(&c->transport, fd, srv->tls) != ST_OK) {
+            LOG_ERROR("connection refused peer=%s reason=\"out of memory (tls)\"", peer_s);
+            rtmp_session_free(&c->session);
+            fanout_player_free(&c->out);
+            free(c);
+            close(fd);
+            if (ip_counted)
+                live_ipcount_remove(&srv->ipcount, &ipkey);
+            return;
+        }
+        c->tls = 1;
+    } else {
+        net_transport_tcp_init(&c->transport, fd);
     }
     if (cfg->socket_sndbuf > 0) {
         /* Cap what the kernel buffers for a slow reader, so our drop policy
@@ -624,12 +1013,14 @@ static void on_accept(struct net_listener *l, int fd, const struct sockaddr_stor
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
     }
     c->srv = srv;
+    c->ipkey = ipkey;
+    c->ip_counted = ip_counted;
+    c->peer_addr = *peer;
     c->id = ++srv->next_conn_id;
     snprintf(c->peer, sizeof(c->peer), "%s", peer_s);
     c->out.owner = c;
     c->out.wake = player_wake;
     c->started_ms = c->last_read_ms = live_server_now_ms(srv);
-    net_transport_tcp_init(&c->transport, fd);
     ev_io_init(&c->rio, read_cb, fd, EV_READ);
     ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
     c->rio.data = c->wio.data = c;
@@ -640,20 +1031,92 @@ static void on_accept(struct net_listener *l, int fd, const struct sockaddr_stor
     srv->conns = c;
     srv->nconns++;
     srv->stats.connections_total++;
-    LOG_INFO("session start id=%llu peer=%s", (unsigned long long)c->id, c->peer);
+    LOG_INFO("session start id=%llu peer=%s%s", (unsigned long long)c->id, c->peer, c->tls ? " transport=tls" : "");
+}
+
+/* The TLS context (tls_cert set: RTMPS and/or HTTPS) and the RTMPS listener. */
+static int tls_open(struct live_server *srv)
+{
+    const struct live_settings *cfg = srv->settings;
+    int rtmps = cfg->rtmps_listen && cfg->rtmps_listen[0];
+    if (cfg->tls_cert && cfg->tls_cert[0]) {
+        char err[512];
+        if (net_tls_context_new(&srv->tls, cfg->tls_cert, cfg->tls_key, err, sizeof(err)) != ST_OK) {
+            LOG_ERROR("live server: %s", err);
+            return ST_ERROR;
+        }
+        LOG_INFO("tls certificate loaded cert=%s key=%s", cfg->tls_cert, cfg->tls_key);
+    } else if (rtmps) {
+        LOG_ERROR("live server: rtmps_listen %s needs tls_cert and tls_key", cfg->rtmps_listen);
+        return ST_ERROR;
+    }
+    if (!rtmps)
+        return ST_OK;
+    if (net_listener_open(&srv->tls_listener, srv->loop, cfg->rtmps_listen, cfg->reuse_port, on_accept, srv) !=
+        ST_OK) {
+        net_tls_context_free(srv->tls);
+        srv->tls = NULL;
+        return ST_ERROR;
+    }
+    LOG_INFO("rtmps listening on %s port=%d", cfg->rtmps_listen, net_listener_port(&srv->tls_listener));
+    return ST_OK;
+}
+
+int live_server_reload_tls(struct live_server *srv)
+{
+    const struct live_settings *cfg = srv->settings;
+    if (!srv->tls)
+        return ST_OK; /* TLS was off at start; listeners are not added at run time */
+    if (!net_tls_context_changed(srv->tls, cfg->tls_cert, cfg->tls_key))
+        return ST_OK;
+    char err[512];
+    if (net_tls_context_reload(srv->tls, cfg->tls_cert, cfg->tls_key, err, sizeof(err)) != ST_OK) {
+        LOG_ERROR("tls reload failed, keeping the previous certificate: %s", err);
+        return ST_ERROR;
+    }
+    LOG_INFO("tls certificate reloaded cert=%s key=%s generation=%u (new connections use it)", cfg->tls_cert,
+             cfg->tls_key, net_tls_context_generation(srv->tls));
+    return ST_OK;
+}
+
+int live_server_tls_port(const struct live_server *srv)
+{
+    return srv->tls_listener.fd >= 0 ? net_listener_port(&srv->tls_listener) : -1;
 }
 
 int live_server_start(struct live_server *srv, struct ev_loop *loop, const struct live_settings *settings,
                       const struct live_hooks *hooks)
 {
     memset(srv, 0, sizeof(*srv));
+    srv->tls_listener.fd = -1;
     srv->loop = loop;
     srv->settings = settings;
     if (hooks)
         srv->hooks = *hooks;
     live_registry_init(&srv->registry, (uint32_t)settings->gop_cache_frames, settings->gop_cache_bytes);
-    if (net_listener_open(&srv->listener, loop, settings->rtmp_listen, settings->reuse_port, on_accept, srv) != ST_OK)
+    char err[512];
+    struct live_gate_config gc = gate_config(settings);
+    srv->gate = live_gate_new(loop, &gc, gate_answer, srv, err, sizeof(err));
+    if (!srv->gate) {
+        LOG_ERROR("config: %s", err);
         return ST_ERROR;
+    }
+    if (live_ipcount_init(&srv->ipcount, 4096) != ST_OK) {
+        LOG_ERROR("live server: out of memory");
+        live_gate_free(srv->gate);
+        return ST_ERROR;
+    }
+    if (net_listener_open(&srv->listener, loop, settings->rtmp_listen, settings->reuse_port, on_accept, srv) != ST_OK) {
+        live_ipcount_free(&srv->ipcount);
+        live_gate_free(srv->gate);
+        return ST_ERROR;
+    }
+    if (tls_open(srv) != ST_OK) {
+        net_listener_close(&srv->listener, loop);
+        live_ipcount_free(&srv->ipcount);
+        live_gate_free(srv->gate);
+        return ST_ERROR;
+    }
     ev_prepare_init(&srv->flush_watcher, flush_cb);
     srv->flush_watcher.data = srv;
     ev_prepare_start(loop, &srv->flush_watcher);
@@ -667,6 +1130,7 @@ void live_server_stop(struct live_server *srv)
 {
     srv->stopping = 1;
     net_listener_close(&srv->listener, srv->loop);
+    net_listener_close(&srv->tls_listener, srv->loop);
     /* Players first, so a publisher's end does not queue status for them. */
     for (int pass = 0; pass < 2; pass++) {
         struct live_conn *c = srv->conns;
@@ -686,6 +1150,11 @@ void live_server_stop(struct live_server *srv)
     ev_prepare_stop(srv->loop, &srv->flush_watcher);
     ev_timer_stop(srv->loop, &srv->sweep_timer);
     live_registry_free(&srv->registry);
+    live_ipcount_free(&srv->ipcount);
+    live_gate_free(srv->gate);
+    srv->gate = NULL;
+    net_tls_context_free(srv->tls); /* SSLs of closed sessions are gone; the HTTPS API stopped first */
+    srv->tls = NULL;
 }
 
 int live_server_port(const struct live_server *srv) { return net_listener_port(&srv->listener); }

@@ -17,6 +17,7 @@
 #ifndef SC_LIVE_SERVER_H
 #define SC_LIVE_SERVER_H
 
+#include "live/live_ipcount.h"
 #include "live/live_registry.h"
 #include "net/net_listener.h"
 
@@ -26,6 +27,9 @@
 
 struct live_settings {
     char *rtmp_listen;          /* "HOST:PORT" */
+    char *rtmps_listen;         /* RTMP over TLS "HOST:PORT", empty = off */
+    char *tls_cert;             /* PEM certificate (chain) for RTMPS and HTTPS */
+    char *tls_key;              /* PEM private key */
     long chunk_size;            /* our output chunk size */
     long max_chunk_size;        /* largest peer chunk size */
     size_t max_message_size;    /* largest peer message */
@@ -39,13 +43,31 @@ struct live_settings {
     long gop_cache_frames;      /* frames in the GOP cache, 0 = no GOP cache */
     size_t gop_cache_bytes;
     long max_connections;       /* total connections accepted */
+    long max_connections_per_ip; /* open connections per peer address, 0 = no limit */
+    long max_streams;           /* streams published here at once, 0 = no limit */
+    long player_max_bitrate;    /* bits/s written to one player, 0 = no cap */
+    long idle_timeout;          /* ms a connected client may neither publish nor play, 0 = off */
+    long http_timeout;          /* ms for an HTTP request head (slowloris), an async answer, a stalled write */
+    size_t http_max_header_bytes; /* HTTP header section cap (431 above) */
+    long http_max_headers;      /* HTTP header field count cap (431 above) */
+    /* Authorization (live_gate.h, live_auth.h); strings "" = off. */
+    char *publish_secret;       /* HMAC key of signed publish keys */
+    char *play_secret;          /* HMAC key of signed play keys */
+    char *publish_keys_file;    /* "app=path, ..." or "path": static key lists */
+    char *publish_allow, *publish_deny; /* CIDR lists */
+    char *play_allow, *play_deny;
+    char *on_publish, *on_play, *on_done; /* webhook URLs */
+    long webhook_timeout;       /* ms */
+    int webhook_fail_open;      /* a failed webhook allows */
     int reuse_port;             /* SO_REUSEPORT on the listener */
     int allow_publish;          /* accept publishers (origin) */
     int allow_play;             /* accept players (edge; origin standalone play) */
 };
 
 struct live_conn;
+struct live_gate;
 struct live_server;
+struct net_tls_context;
 struct rtmp_session;
 struct rtmp_session_verdict;
 
@@ -79,12 +101,34 @@ struct live_server_stats {
     uint64_t players_dropped_slow;
     uint64_t bytes_out; /* written to clients */
     uint64_t bytes_in;  /* read from clients */
+    /* Limits, one counter per reason (each also logs once with the peer). */
+    uint64_t refused_max_connections;  /* over max_connections */
+    uint64_t refused_per_ip;           /* over max_connections_per_ip */
+    uint64_t refused_max_streams;      /* publish of a new key over max_streams */
+    uint64_t closed_handshake_timeout; /* handshake+connect not done in handshake_timeout */
+    uint64_t closed_idle_timeout;      /* connected, no publish/play within idle_timeout */
+    uint64_t closed_chunk_size;        /* Set Chunk Size over max_chunk_size (or invalid) */
+    uint64_t closed_message_size;      /* message over max_message_size */
+    uint64_t players_throttled;        /* times a player's player_max_bitrate bucket ran dry */
+    /* Authorization refusals by reason (publish and play together). */
+    uint64_t auth_refused_ip;        /* publish_/play_ allow/deny lists */
+    uint64_t auth_refused_missing;   /* no signed key where one is required */
+    uint64_t auth_refused_malformed; /* exp/sig unreadable */
+    uint64_t auth_refused_signature; /* wrong signature (or tampered name) */
+    uint64_t auth_refused_expired;   /* genuine signed key past its exp */
+    uint64_t auth_refused_key;       /* not in the static key list */
+    uint64_t auth_refused_webhook;   /* webhook said no, or failed with fail-open off */
+    uint64_t plays_refused;
+    uint64_t tls_handshake_failures;   /* RTMPS clients refused by the TLS handshake */
 };
 
 struct live_server {
     struct ev_loop *loop;
     const struct live_settings *settings;
     struct net_listener listener;
+    struct net_listener tls_listener; /* rtmps_listen; fd -1 when off */
+    struct net_tls_context *tls;      /* from tls_cert/tls_key, NULL when unset;
+                                         borrowed by the HTTPS API */
     struct live_registry registry;
     struct live_conn *conns;      /* all connections */
     struct live_conn *dirty;      /* connections with output to flush this turn */
@@ -95,6 +139,8 @@ struct live_server {
     ev_timer sweep_timer;
     struct live_server_stats stats;
     struct live_hooks hooks;
+    struct live_ipcount ipcount;  /* open connections per peer address */
+    struct live_gate *gate;       /* authorization and webhooks */
     int stopping;
 };
 
@@ -108,6 +154,17 @@ int live_server_start(struct live_server *srv, struct ev_loop *loop, const struc
  * granted, e.g. releases a claim). */
 int live_server_publish_decided(struct live_server *srv, uint64_t conn_id, int ok, const char *code,
                                 const char *description);
+
+/* Answer a play that the authorization webhook left pending (the mirror
+ * of live_server_publish_decided): ok attaches the player and sends
+ * Play.Start, else code/description are sent. ST_OK, or ST_ERROR when the
+ * player is gone or was not waiting. */
+int live_server_play_decided(struct live_server *srv, uint64_t conn_id, int ok, const char *code,
+                             const char *description);
+
+/* SIGHUP: rebuild the authorization rules from the (reloaded) settings.
+ * ST_OK, or ST_ERROR (logged) with the previous rules kept. */
+int live_server_reload(struct live_server *srv);
 
 /* Close a local publisher (its claim was lost to another node). */
 void live_server_kick_publisher(struct live_server *srv, struct live_stream *st, const char *reason);
@@ -133,6 +190,14 @@ uint32_t live_server_players(const struct live_server *srv);
 void live_server_stop(struct live_server *srv);
 /* The bound RTMP port. */
 int live_server_port(const struct live_server *srv);
+/* The bound RTMPS port, -1 when rtmps_listen is off. */
+int live_server_tls_port(const struct live_server *srv);
+/* SIGHUP, after the settings were reloaded: when tls_cert/tls_key name
+ * other files or the files' contents changed, load them for new TLS
+ * connections (RTMPS and HTTPS); sessions already up keep the old
+ * certificate. ST_OK (reloaded or unchanged) or ST_ERROR (logged; the
+ * previous certificate stays). */
+int live_server_reload_tls(struct live_server *srv);
 
 /* Monotonic milliseconds (loop time is cached per iteration: cheap). */
 uint64_t live_server_now_ms(const struct live_server *srv);

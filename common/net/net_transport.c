@@ -3,6 +3,7 @@
 #include "core/status.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int tcp_read(struct net_transport *t, void *buf, size_t len, size_t *nread)
@@ -18,8 +19,10 @@ static int tcp_read(struct net_transport *t, void *buf, size_t len, size_t *nrea
             return ST_DONE;
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            t->want_write = 0;
             return ST_AGAIN;
+        }
         t->err = errno;
         return ST_ERROR;
     }
@@ -28,7 +31,10 @@ static int tcp_read(struct net_transport *t, void *buf, size_t len, size_t *nrea
 static int tcp_writev(struct net_transport *t, const struct iovec *iov, int iovcnt, size_t *nwritten)
 {
     for (;;) {
-        ssize_t n = writev(t->fd, iov, iovcnt);
+        /* sendmsg = writev on a socket, with MSG_NOSIGNAL: a peer that left
+         * is EPIPE, not SIGPIPE, even where the process keeps the default. */
+        struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+        ssize_t n = sendmsg(t->fd, &mh, MSG_NOSIGNAL);
         if (n >= 0) {
             *nwritten = (size_t)n;
             return ST_OK;
@@ -36,8 +42,10 @@ static int tcp_writev(struct net_transport *t, const struct iovec *iov, int iovc
         *nwritten = 0;
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            t->want_write = 1;
             return ST_AGAIN;
+        }
         t->err = errno;
         return ST_ERROR;
     }
@@ -58,4 +66,8 @@ void net_transport_tcp_init(struct net_transport *t, int fd)
     t->fd = fd;
     t->err = 0;
     t->impl = NULL;
+    t->want_write = 0;
+    t->unsent = 0;
+    t->pending = 0;
+    t->error = NULL;
 }

@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""Publish and play authorization on the origin: HMAC-signed keys
+(name?exp=UNIX&sig=HEX), static key lists (reloaded on SIGHUP), IP allow/deny
+lists, and the on_publish / on_play / on_done webhooks (allow, deny, rename,
+timeout under fail-open and fail-closed). Refused clients see the status code
+and are disconnected; the server log never shows a secret or a signature."""
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import unittest
+import urllib.parse
+import urllib.request
+
+import harness
+import rtmpclient
+
+PUB_SECRET = 'pub-secret-4f1c9a'
+PLAY_SECRET = 'play-secret-77e0b2'
+
+
+def sign(secret, name, exp, app='live'):
+    msg = ('%s/%s?exp=%d' % (app, name, exp)).encode()
+    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def signed(secret, name, ttl=600, app='live'):
+    exp = int(time.time()) + ttl
+    return '%s?exp=%d&sig=%s' % (name, exp, sign(secret, name, exp, app))
+
+
+class BoundClient(rtmpclient.RtmpClient):
+    """The raw client with its socket bound to a chosen source address."""
+
+    def __init__(self, port, source, timeout=5.0):
+        orig = socket.socket
+
+        class Bound(orig):
+            def connect(self, addr):
+                self.bind((source, 0))
+                return orig.connect(self, addr)
+        socket.socket = Bound
+        try:
+            super().__init__('127.0.0.1', port, timeout=timeout)
+        finally:
+            socket.socket = orig
+
+
+class Hooks:
+    """A tiny webhook server: /allow 200, /deny 403, /rename 302 with a
+    Location, /slow answers after 2 s, /done records on_done calls."""
+
+    def __init__(self):
+        self.calls = []
+        self.lock = threading.Lock()
+        hooks = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get('Content-Length', '0'))
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(n).decode(), keep_blank_values=True))
+                with hooks.lock:
+                    hooks.calls.append((self.path, form))
+                try:
+                    if self.path == '/slow':
+                        time.sleep(2.0)
+                    if self.path == '/deny':
+                        self.send_response(403)
+                    elif self.path == '/rename':
+                        self.send_response(302)
+                        self.send_header('Location', 'rtmp://127.0.0.1/live/renamed')
+                    else:
+                        self.send_response(200)
+                    self.send_header('Content-Length', '0')
+                    self.end_headers()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return 'http://127.0.0.1:%d%s' % (self.port, path)
+
+    def wait_call(self, path, pred=lambda f: True, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                for p, f in self.calls:
+                    if p == path and pred(f):
+                        return f
+            time.sleep(0.05)
+        return None
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class AuthTestCase(unittest.TestCase):
+    """Each test starts its own origin with its own directives."""
+
+    def setUp(self):
+        harness.require_tools('ffmpeg', 'ffprobe')
+        if not harness.SERVER_KIND == 'origin':
+            self.skipTest('authorization directives are our origin\'s')
+        self.server = None
+
+    def start(self, **sets):
+        self.server = harness.Server(self.id().split('.')[-1], sets)
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        return self.server
+
+    def run(self, result=None):
+        result = result if result is not None else self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        out = super().run(result)
+        if len(result.failures) + len(result.errors) > before and self.server:
+            print('\n----- server log tail -----\n%s\n-----' % harness.tail(self.server.log_path))
+        return out
+
+    def raw(self, source=None):
+        c = BoundClient(self.server.port, source, 5.0) if source else self.server.client(timeout=5)
+        self.addCleanup(c.close)
+        return c
+
+    def publish_status(self, name, source=None):
+        """Raw publish; returns (first onStatus info, closed by the server afterwards)."""
+        c = self.raw(source)
+        c.connect()
+        c.create_stream()
+        c.publish(name, wait=False)
+        info = dict(c.wait_status(None, timeout=5))
+        closed = c.wait_closed(3.0) if info.get('level') == 'error' else False
+        return info, closed
+
+    def play_status(self, name, source=None):
+        c = self.raw(source)
+        c.connect()
+        c.create_stream()
+        c.play(name, wait=False)
+        info = dict(c.wait_status(None, timeout=5))
+        closed = c.wait_closed(3.0) if info.get('level') == 'error' else False
+        return info, closed
+
+    def assert_refused(self, got, code, reason):
+        info, closed = got
+        self.assertEqual(info.get('code'), code, info)
+        self.assertEqual(info.get('level'), 'error', info)
+        self.assertIn(reason, info.get('description', ''), info)
+        self.assertTrue(closed, 'refused client was not disconnected')
+
+    def assert_no_secrets(self, *sigs):
+        log = self.server.log()
+        for s in (PUB_SECRET, PLAY_SECRET) + sigs:
+            self.assertNotIn(s, log, 'secret or signature in the server log')
+        self.assertNotIn('sig=' + '0' * 8, log)
+
+    def wait_playable(self, play_name, proc, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError('publisher exited with %s: %s'
+                                     % (proc.returncode, harness.tail(proc.log_path, 10)))
+            c = None
+            try:
+                c = self.server.client(timeout=5)
+                c.connect()
+                c.create_stream()
+                c.play(play_name, wait=False)
+                c.read_until(lambda m: m.is_video_keyframe(), timeout=5, what='keyframe')
+                return
+            except (OSError, rtmpclient.ConnectionClosed, rtmpclient.ProtocolError, TimeoutError) as e:
+                last = e
+                time.sleep(0.3)
+            finally:
+                if c:
+                    c.close()
+        raise AssertionError('not playable: %r' % last)
+
+
+class SignedKeys(AuthTestCase):
+    def test_signed_publish_and_play(self):
+        self.start(publish_secret=PUB_SECRET, play_secret=PLAY_SECRET)
+        pub = signed(PUB_SECRET, 'cam1')
+        p = harness.start_publisher(self.server.url(pub), 'pub-signed')
+        self.addCleanup(harness.kill, p)
+        play = signed(PLAY_SECRET, 'cam1')
+        self.wait_playable(play, p)
+        d = harness.decode(self.server.url(play), 25, 20)
+        self.assertEqual(d.rc, 0, d)
+        self.assertGreaterEqual(d.frames, 25, d)
+        # The play secret does not sign publishes and vice versa.
+        self.assert_refused(self.play_status(signed(PUB_SECRET, 'cam1')), 'NetStream.Play.Failed',
+                            'Unauthorized: bad signature')
+        self.assert_refused(self.play_status('cam1'), 'NetStream.Play.Failed', 'Unauthorized: missing signed key')
+        self.assert_no_secrets(pub.split('sig=')[1], play.split('sig=')[1])
+        self.assertIsNotNone(self.server.wait_log(r'play refused stream=live/cam1 .*query="exp=\d+&sig=<redacted>"'))
+
+    def test_expired_wrong_missing_tampered(self):
+        http_port = harness.free_port()
+        self.start(publish_secret=PUB_SECRET, http_listen='127.0.0.1:%d' % http_port)
+        exp = int(time.time()) - 5
+        expired = 'k1?exp=%d&sig=%s' % (exp, sign(PUB_SECRET, 'k1', exp))
+        self.assert_refused(self.publish_status(expired), 'NetStream.Publish.Unauthorized', 'signed key expired')
+        good = signed(PUB_SECRET, 'k2')
+        wrong = good[:-1] + ('0' if good[-1] != '0' else '1')
+        self.assert_refused(self.publish_status(wrong), 'NetStream.Publish.Unauthorized', 'bad signature')
+        self.assert_refused(self.publish_status('k3'), 'NetStream.Publish.Unauthorized', 'missing signed key')
+        # A signature for k2 does not open k2b.
+        self.assert_refused(self.publish_status('k2b?' + good.split('?')[1]), 'NetStream.Publish.Unauthorized',
+                            'bad signature')
+        self.assert_refused(self.publish_status('k4?exp=soon&sig=abc'), 'NetStream.Publish.Unauthorized',
+                            'malformed signed key')
+        # And the genuine one still works on a fresh connection.
+        info, _ = self.publish_status(good)
+        self.assertEqual(info.get('code'), 'NetStream.Publish.Start', info)
+        self.assert_no_secrets(expired.split('sig=')[1], good.split('sig=')[1], wrong.split('sig=')[1])
+        for what in ('signed key expired', 'bad signature', 'missing signed key'):
+            self.assertIsNotNone(self.server.wait_log(r'publish refused .*reason="%s' % what, 2), what)
+        # One line per refusal, counted by reason; stats carry no secrets.
+        self.assertEqual(len([l for l in self.server.log().splitlines() if 'publish refused' in l]), 5)
+        base = 'http://127.0.0.1:%d' % http_port
+        stats = json.loads(urllib.request.urlopen(base + '/v1/stats', timeout=5).read())['counters']
+        self.assertEqual((stats['auth_refused_expired'], stats['auth_refused_signature'],
+                          stats['auth_refused_missing'], stats['auth_refused_malformed']), (1, 2, 1, 1), stats)
+        self.assertEqual(stats['publish_refused'], 5, stats)
+        metrics = urllib.request.urlopen(base + '/metrics', timeout=5).read().decode()
+        self.assertIn('sc_auth_refused_signature_total{', metrics)
+        self.assertNotIn(PUB_SECRET, metrics + json.dumps(stats))
+
+
+class StaticKeys(AuthTestCase):
+    def test_key_list_and_reload(self):
+        path = harness.tmp_path('keys-%d.txt' % time.monotonic_ns())
+        with open(path, 'w') as f:
+            f.write('# encoders\nkey-alpha\n\n  key-beta  \n')
+        self.start(publish_keys_file='live=%s' % path)
+        info, _ = self.publish_status('key-alpha')
+        self.assertEqual(info.get('code'), 'NetStream.Publish.Start', info)
+        self.assert_refused(self.publish_status('key-gamma'), 'NetStream.Publish.Unauthorized', 'unknown stream key')
+        # Another application has no list: open.
+        c = self.raw()
+        c.connect(app='other')
+        c.create_stream()
+        c.publish('anything', wait=True)
+        # SIGHUP re-reads the file.
+        with open(path, 'a') as f:
+            f.write('key-gamma\n')
+        os.kill(self.server.proc.pid, signal.SIGHUP)
+        self.assertIsNotNone(self.server.wait_log(r'configuration reloaded', 5))
+        info, _ = self.publish_status('key-gamma')
+        self.assertEqual(info.get('code'), 'NetStream.Publish.Start', info)
+        self.assertNotIn('key-beta', self.server.log())
+
+
+class IpLists(AuthTestCase):
+    def test_denied_address(self):
+        self.start(publish_deny='127.0.0.2/32, ::1', play_allow='127.0.0.1')
+        self.assert_refused(self.publish_status('ipcam', source='127.0.0.2'), 'NetStream.Publish.Unauthorized',
+                            'address not allowed')
+        info, _ = self.publish_status('ipcam', source='127.0.0.1')
+        self.assertEqual(info.get('code'), 'NetStream.Publish.Start', info)
+        self.assert_refused(self.play_status('ipcam', source='127.0.0.2'), 'NetStream.Play.Failed',
+                            'Unauthorized: address not allowed')
+        info, _ = self.play_status('ipcam', source='127.0.0.1')
+        self.assertEqual(info.get('code'), 'NetStream.Play.Start', info)
+        self.assertIsNotNone(self.server.wait_log(r'publish refused .*peer=127\.0\.0\.2:\d+ .*address not allowed'))
+
+    def test_malformed_cidr_refused_at_start(self):
+        r = harness.run([harness.origin_binary(), '--listen', '127.0.0.1:%d' % harness.free_port(),
+                         '--set', 'play_deny=10.0.0.0/33'], 10)
+        self.assertNotEqual(r.returncode, 0)
+        err = (r.stderr or b'').decode()
+        self.assertIn("play_deny: '10.0.0.0/33': prefix length must be 0-32", err)
+
+
+class Webhooks(AuthTestCase):
+    def setUp(self):
+        super().setUp()
+        self.hooks = Hooks()
+        self.addCleanup(self.hooks.stop)
+
+    def test_allow_then_done(self):
+        self.start(on_publish=self.hooks.url('/allow'), on_play=self.hooks.url('/allow'),
+                   on_done=self.hooks.url('/done'))
+        c = self.raw()
+        c.connect()
+        c.create_stream()
+        c.publish('hooked?token=abc', wait=True)
+        f = self.hooks.wait_call('/allow', lambda f: f.get('call') == 'publish')
+        self.assertIsNotNone(f)
+        self.assertEqual((f['app'], f['name'], f['addr'], f['query']), ('live', 'hooked', '127.0.0.1', 'token=abc'))
+        player = self.raw()
+        player.connect()
+        player.create_stream()
+        player.play('hooked', wait=True)
+        self.assertIsNotNone(self.hooks.wait_call('/allow', lambda f: f.get('call') == 'play'))
+        c.close()
+        player.close()
+        f = self.hooks.wait_call('/done', lambda f: f.get('type') == 'publish')
+        self.assertIsNotNone(f, 'no on_done for the publisher: %r' % self.hooks.calls)
+        self.assertEqual((f['call'], f['name']), ('done', 'hooked'))
+        self.assertIsNotNone(self.hooks.wait_call('/done', lambda f: f.get('type') == 'play'),
+                             'no on_done for the player: %r' % self.hooks.calls)
+
+    def test_deny(self):
+        self.start(on_publish=self.hooks.url('/deny'), on_play=self.hooks.url('/deny'))
+        self.assert_refused(self.publish_status('nope'), 'NetStream.Publish.Unauthorized',
+                            'refused by webhook (HTTP 403)')
+        self.assert_refused(self.play_status('nope'), 'NetStream.Play.Failed', 'Unauthorized: refused by webhook')
+
+    def test_rename(self):
+        self.start(on_publish=self.hooks.url('/rename'))
+        p = harness.start_publisher(self.server.url('original'), 'pub-rename')
+        self.addCleanup(harness.kill, p)
+        self.wait_playable('renamed', p)
+        self.assertIsNotNone(self.server.wait_log(r'publish renamed by webhook .*live/original -> live/renamed'))
+        self.assertIsNotNone(self.server.wait_log(r'publish start stream=live/renamed'))
+        d = harness.decode(self.server.url('renamed'), 10, 20)
+        self.assertEqual(d.rc, 0, d)
+
+    def test_timeout_fail_open(self):
+        self.start(on_publish=self.hooks.url('/slow'), webhook_timeout='400ms', webhook_fail_open='on')
+        t0 = time.monotonic()
+        info, _ = self.publish_status('slowok')
+        self.assertEqual(info.get('code'), 'NetStream.Publish.Start', info)
+        self.assertLess(time.monotonic() - t0, 1.8, 'decision waited for the slow webhook')
+        self.assertIsNotNone(self.server.wait_log(r'webhook on_publish .*timeout.*allowing'))
+
+    def test_timeout_fail_closed(self):
+        self.start(on_publish=self.hooks.url('/slow'), webhook_timeout='400ms', webhook_fail_open='off')
+        t0 = time.monotonic()
+        self.assert_refused(self.publish_status('slowno'), 'NetStream.Publish.Unauthorized',
+                            'webhook unavailable (timeout)')
+        self.assertLess(time.monotonic() - t0, 4.5)
+
+    def test_unreachable_fail_closed(self):
+        self.start(on_play=self.hooks.url('/x').replace(str(self.hooks.port), str(harness.free_port())))
+        self.assert_refused(self.play_status('any'), 'NetStream.Play.Failed',
+                            'Unauthorized: webhook unavailable (connection failed)')
+
+
+if __name__ == '__main__':
+    harness.main()
