@@ -2,9 +2,11 @@
 #include "core/log.h"
 #include "core/status.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,13 +18,60 @@
 #define CONFIG_MAX_FILE (16u * 1024 * 1024)
 #define CONFIG_REASON_LEN 256
 
-static const char *const config_type_names[] = {"int", "bool", "string", "size", "ms", "address", "level"};
+static const char *const config_type_names[] = {"int", "bool", "string", "size", "ms", "address", "level",
+                                                "cidr list"};
 #define CONFIG_NTYPES (sizeof(config_type_names) / sizeof(config_type_names[0]))
 
 /* Types stored as an owned char *. */
 static int config_is_string(enum config_type t)
 {
-    return t == CONFIG_STRING || t == CONFIG_ADDR || t == CONFIG_LOG_LEVEL;
+    return t == CONFIG_STRING || t == CONFIG_ADDR || t == CONFIG_LOG_LEVEL || t == CONFIG_CIDR_LIST;
+}
+
+/* CONFIG_CIDR_LIST, checked with the rules of live_auth_acl_parse (which
+ * the running server uses; test_live_auth keeps the two in step), so
+ * --check-config and a reload refuse what the server would refuse. */
+static int config_check_cidr_list(const char *v, char *reason)
+{
+    while (*v) {
+        while (*v == ',' || isspace((unsigned char)*v))
+            v++;
+        if (!*v)
+            break;
+        const char *start = v;
+        while (*v && *v != ',' && !isspace((unsigned char)*v))
+            v++;
+        char item[INET6_ADDRSTRLEN + 16], addr[INET6_ADDRSTRLEN + 8];
+        unsigned char bin[16];
+        size_t len = (size_t)(v - start);
+        if (len >= sizeof(item)) {
+            snprintf(reason, CONFIG_REASON_LEN, "'%.40s...': not a CIDR item", start);
+            return ST_ERROR;
+        }
+        memcpy(item, start, len);
+        item[len] = '\0';
+        const char *slash = strchr(item, '/');
+        size_t alen = slash ? (size_t)(slash - item) : len;
+        unsigned max = 0;
+        if (alen > 0 && alen < sizeof(addr)) {
+            memcpy(addr, item, alen);
+            addr[alen] = '\0';
+            max = inet_pton(AF_INET, addr, bin) == 1 ? 32 : inet_pton(AF_INET6, addr, bin) == 1 ? 128 : 0;
+        }
+        if (max == 0) {
+            snprintf(reason, CONFIG_REASON_LEN, "'%s': not an IPv4 or IPv6 address", item);
+            return ST_ERROR;
+        }
+        if (slash) {
+            const char *p = slash + 1;
+            size_t digits = strspn(p, "0123456789");
+            if (digits == 0 || digits > 3 || p[digits] != '\0' || (unsigned)atoi(p) > max) {
+                snprintf(reason, CONFIG_REASON_LEN, "'%s': prefix length must be 0-%u", item, max);
+                return ST_ERROR;
+            }
+        }
+    }
+    return ST_OK;
 }
 
 /* [tcp://]HOST:PORT as described in config.h; "" is allowed (off). */
@@ -280,8 +329,11 @@ static int config_store(const struct config_directive *d, void *settings, const 
     }
     case CONFIG_ADDR:
     case CONFIG_LOG_LEVEL:
+    case CONFIG_CIDR_LIST:
     case CONFIG_STRING: {
         if (d->type == CONFIG_ADDR && config_check_addr(value, reason) != ST_OK)
+            return ST_ERROR;
+        if (d->type == CONFIG_CIDR_LIST && config_check_cidr_list(value, reason) != ST_OK)
             return ST_ERROR;
         enum log_level level;
         if (d->type == CONFIG_LOG_LEVEL && log_parse_level(value, &level) != ST_OK) {
@@ -336,7 +388,8 @@ int config_set_defaults(const struct config_directive *table, size_t n, void *se
         case CONFIG_BOOL: *(int *)field = 0; break;
         case CONFIG_STRING:
         case CONFIG_ADDR:
-        case CONFIG_LOG_LEVEL: *(char **)field = NULL; break;
+        case CONFIG_LOG_LEVEL:
+        case CONFIG_CIDR_LIST: *(char **)field = NULL; break;
         case CONFIG_SIZE: *(size_t *)field = 0; break;
         }
     }

@@ -32,7 +32,9 @@ enum config_type {
     CONFIG_MS,     /* long milliseconds with optional ms/s/m suffix (default unit ms); min/max apply */
     CONFIG_ADDR,   /* char *: "" (off), or [tcp://]HOST:PORT with HOST an IPv4/[IPv6] address, a host
                       name, "*" or empty (all interfaces), PORT 0..65535 */
-    CONFIG_LOG_LEVEL /* char *: debug, info, warn or error */
+    CONFIG_LOG_LEVEL, /* char *: debug, info, warn or error */
+    CONFIG_CIDR_LIST  /* char *: "" or IPv4/IPv6 addresses with optional /prefix, separated by commas
+                         or spaces ("10.0.0.0/8, ::1/128"); live_auth parses it, the loader checks it */
 };
 
 struct config_directive {

@@ -72,6 +72,23 @@ static int ring_grow(struct fanout_player *p)
     return ST_OK;
 }
 
+/* Media time the queue would span with f: f's timestamp minus the oldest
+ * queued audio/video frame's (codec headers and metadata carry 0 and are
+ * skipped). A timeline that went backwards (new publisher) counts as 0. */
+static int queued_too_long(const struct fanout_player *p, const struct fanout_frame *f)
+{
+    if (p->max_queue_ms == 0)
+        return 0;
+    for (uint32_t i = 0; i < p->count; i++) {
+        const struct fanout_frame *q = p->ring[(p->head + i) % p->ring_cap];
+        if (q->flags & (FANOUT_FLAG_SEQ_HEADER | FANOUT_FLAG_METADATA))
+            continue;
+        int32_t span = (int32_t)(f->timestamp - q->timestamp);
+        return span > (int32_t)p->max_queue_ms;
+    }
+    return 0;
+}
+
 static void note_drop(struct fanout_player *p, uint64_t now_ms)
 {
     p->frames_dropped++;
@@ -98,7 +115,8 @@ void fanout_player_enqueue(struct fanout_player *p, struct fanout_frame *f, uint
     }
     if (p->count == p->ring_cap)
         ring_grow(p); /* at ring_max (or out of memory) the ring stays full */
-    int over = p->count == p->ring_cap || (!essential && p->queued_bytes + f->rtmp_len > p->max_bytes);
+    int over = p->count == p->ring_cap ||
+               (!essential && (p->queued_bytes + f->rtmp_len > p->max_bytes || queued_too_long(p, f)));
     if (over) {
         if (essential && p->count == p->ring_cap) {
             /* Cannot even queue codec headers: this player is hopeless. */

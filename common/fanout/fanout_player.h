@@ -8,7 +8,8 @@
  * mid-message). Frames are never copied: iovecs point into frame->rtmp.
  *
  * Bounds and slow readers (DESIGN.md 4): a frame that would take the queue
- * over max_bytes, or a full ring, is dropped; a dropped video frame makes the
+ * over max_bytes or over max_queue_ms of media (newest minus oldest queued
+ * audio/video timestamp), or a full ring, is dropped; a dropped video frame makes the
  * player skip video until the next keyframe (wait_key) while audio keeps
  * flowing where it fits. Sequence headers and metadata are never dropped. A
  * player that keeps dropping for longer than max_behind_ms gets p->failed set
@@ -46,6 +47,7 @@ struct fanout_player {
     uint32_t head_off;  /* bytes of ring[head] already written */
     size_t queued_bytes; /* rtmp bytes queued, not yet written */
     size_t max_bytes;
+    uint32_t max_queue_ms; /* media time queued before dropping, 0 = bytes only */
     uint32_t max_behind_ms;
 
     struct buf ctrl;    /* private bytes */

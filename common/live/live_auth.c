@@ -192,16 +192,15 @@ static int parse_cidr(const char *item, struct live_auth_cidr *c, char *err, siz
         return ST_ERROR;
     }
     if (slash) {
+        /* The same rule as the config loader's CONFIG_CIDR_LIST check. */
         const char *p = slash + 1;
-        unsigned max = c->prefix, v = 0;
-        size_t digits = 0;
-        for (; *p >= '0' && *p <= '9' && digits < 4; p++, digits++)
-            v = v * 10 + (unsigned)(*p - '0');
-        if (digits == 0 || *p != '\0' || v > max) {
+        unsigned max = c->prefix;
+        size_t digits = strspn(p, "0123456789");
+        if (digits == 0 || digits > 3 || p[digits] != '\0' || (unsigned)atoi(p) > max) {
             snprintf(err, errlen, "'%s': prefix length must be 0-%u", item, max);
             return ST_ERROR;
         }
-        c->prefix = v;
+        c->prefix = (unsigned)atoi(p);
     }
     /* Clear host bits so matching is a plain masked compare. */
     size_t bytes = c->family == AF_INET ? 4 : 16;

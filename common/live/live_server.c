@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -53,6 +55,8 @@ struct live_conn {
     int write_wants_read; /* TLS write blocked until input arrives: read_cb retries the flush */
     const char *close_reason; /* set => closing at the end of the turn */
     int dirty;   /* on srv->dirty */
+    int merged;  /* on srv->merged */
+    struct live_conn *merge_next;
     int closing; /* on srv->closing */
     struct live_conn *next, *prev; /* srv->conns */
     struct live_conn *dirty_next;
@@ -85,7 +89,42 @@ static void conn_fail(struct live_conn *c, const char *reason)
 
 static int conn_writev(void *ctx, const struct iovec *iov, int iovcnt, size_t *written);
 
-static void player_wake(struct fanout_player *p) { conn_mark_dirty(p->owner); }
+/* Live media waits for the merge timer, so a player gets one writev per
+ * merge_interval instead of one per message; replies and a new player's
+ * start-up frames are marked dirty directly by the read path and go at once. */
+static void player_wake(struct fanout_player *p)
+{
+    struct live_conn *c = p->owner;
+    if (c->srv->settings->merge_interval <= 0) {
+        conn_mark_dirty(c);
+        return;
+    }
+    if (c->merged || c->dirty || c->close_reason)
+        return;
+    c->merged = 1;
+    c->merge_next = c->srv->merged;
+    c->srv->merged = c;
+}
+
+static void merge_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct live_server *srv = w->data;
+    struct live_conn *list = srv->merged;
+    srv->merged = NULL;
+    for (struct live_conn *c = list, *next; c; c = next) {
+        next = c->merge_next;
+        c->merged = 0;
+        c->merge_next = NULL;
+        conn_mark_dirty(c);
+    }
+    /* Follow a reload of merge_interval. */
+    if (srv->settings->merge_interval > 0) {
+        w->repeat = srv->settings->merge_interval / 1000.0;
+        ev_timer_again(loop, w);
+    } else {
+        ev_timer_stop(loop, w);
+    }
+}
 
 static const char *role_name(const struct live_conn *c)
 {
@@ -609,18 +648,25 @@ static int on_connect(struct rtmp_session *s, struct rtmp_session_verdict *v)
     return ST_OK;
 }
 
+/* Stopped while the webhook thinks: its answer is dropped when it comes. */
+static void auth_cancel(struct live_conn *c)
+{
+    if (!c->auth_pending)
+        return;
+    c->auth_pending = 0;
+    c->role = RTMP_ROLE_NONE;
+}
+
 static void on_unpublish(struct rtmp_session *s)
 {
-    struct live_conn *c = s->owner;
-    c->auth_pending = 0; /* a webhook answer still due is dropped */
-    detach_publisher(c, "unpublished");
+    auth_cancel(s->owner);
+    detach_publisher(s->owner, "unpublished");
 }
 
 static void on_stop_play(struct rtmp_session *s)
 {
-    struct live_conn *c = s->owner;
-    c->auth_pending = 0;
-    detach_player(c);
+    auth_cancel(s->owner);
+    detach_player(s->owner);
 }
 
 static void on_play_control(struct rtmp_session *s)
@@ -721,6 +767,13 @@ static void conn_free(struct live_conn *c)
              c->close_reason ? c->close_reason : "closed", (unsigned long long)c->session.bytes_in,
              (unsigned long long)c->out.bytes_written, (unsigned long long)c->out.frames_dropped,
              (unsigned long long)(now - c->started_ms));
+    if (c->merged) {
+        struct live_conn **pp = &srv->merged;
+        while (*pp && *pp != c)
+            pp = &(*pp)->merge_next;
+        if (*pp)
+            *pp = c->merge_next;
+    }
     if (c->dirty) {
         /* Rare: marked for a flush before it failed. */
         struct live_conn **pp = &srv->dirty;
@@ -906,6 +959,10 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
     uint64_t now = live_server_now_ms(srv);
     const struct live_settings *cfg = srv->settings;
     update_bitrates(srv, now);
+    if (cfg->merge_interval > 0 && !ev_is_active(&srv->merge_timer)) {
+        srv->merge_timer.repeat = cfg->merge_interval / 1000.0;
+        ev_timer_again(loop, &srv->merge_timer);
+    }
     for (struct live_conn *c = srv->conns; c; c = c->next) {
         if (c->close_reason)
             continue;
@@ -1012,7 +1069,15 @@ static void on_accept(struct net_listener *l, int fd, const struct sockaddr_stor
         int sz = (int)cfg->socket_sndbuf;
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
     }
+    if (cfg->socket_notsent_lowat > 0) {
+        /* Bounds the unsent backlog without limiting what is in flight, so
+         * a fast player over a long path keeps its throughput while a slow
+         * one blocks early and meets our drop policy. */
+        int lowat = (int)cfg->socket_notsent_lowat;
+        setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+    }
     c->srv = srv;
+    c->out.max_queue_ms = (uint32_t)cfg->player_max_delay;
     c->ipkey = ipkey;
     c->ip_counted = ip_counted;
     c->peer_addr = *peer;
@@ -1123,6 +1188,12 @@ int live_server_start(struct live_server *srv, struct ev_loop *loop, const struc
     ev_timer_init(&srv->sweep_timer, sweep_cb, 0.5, 0.5);
     srv->sweep_timer.data = srv;
     ev_timer_start(loop, &srv->sweep_timer);
+    ev_init(&srv->merge_timer, merge_cb);
+    srv->merge_timer.data = srv;
+    if (settings->merge_interval > 0) {
+        srv->merge_timer.repeat = settings->merge_interval / 1000.0;
+        ev_timer_again(loop, &srv->merge_timer);
+    }
     return ST_OK;
 }
 
@@ -1149,6 +1220,8 @@ void live_server_stop(struct live_server *srv)
     srv->closing = NULL;
     ev_prepare_stop(srv->loop, &srv->flush_watcher);
     ev_timer_stop(srv->loop, &srv->sweep_timer);
+    ev_timer_stop(srv->loop, &srv->merge_timer);
+    srv->merged = NULL;
     live_registry_free(&srv->registry);
     live_ipcount_free(&srv->ipcount);
     live_gate_free(srv->gate);

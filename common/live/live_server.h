@@ -40,6 +40,9 @@ struct live_settings {
     long player_queue_frames;   /* frame slots per player */
     long player_max_behind;     /* ms of continuous dropping before disconnecting */
     size_t socket_sndbuf;       /* SO_SNDBUF per connection, 0 = kernel default */
+    size_t socket_notsent_lowat; /* TCP_NOTSENT_LOWAT per connection, 0 = kernel default */
+    long player_max_delay;      /* ms of media queued per player before dropping, 0 = bytes only */
+    long merge_interval;        /* ms between flushes of live media, 0 = every loop turn */
     long gop_cache_frames;      /* frames in the GOP cache, 0 = no GOP cache */
     size_t gop_cache_bytes;
     long max_connections;       /* total connections accepted */
@@ -133,6 +136,8 @@ struct live_server {
     struct live_conn *conns;      /* all connections */
     struct live_conn *dirty;      /* connections with output to flush this turn */
     struct live_conn *closing;    /* connections to free at the end of this turn */
+    struct live_conn *merged;     /* connections with live media waiting for the merge timer */
+    ev_timer merge_timer;
     uint32_t nconns;
     uint64_t next_conn_id;
     ev_prepare flush_watcher;

@@ -202,6 +202,11 @@ static int handle_connect(struct rtmp_session *s, double txn, const struct amf_v
     char *slash = strchr(s->app, '/');
     if (slash)
         *slash = '\0';
+    /* "app?token=..." (a key pasted into the server URL): the app is what
+     * precedes '?', as nginx-rtmp does; the rest never reaches a log. */
+    char *query = strchr(s->app, '?');
+    if (query)
+        *query = '\0';
     const struct amf_value *tc = amf_value_get(obj, "tcUrl");
     if (tc)
         copy_name(s->tc_url, sizeof(s->tc_url), tc);

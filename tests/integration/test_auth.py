@@ -17,6 +17,7 @@ import unittest
 import urllib.parse
 import urllib.request
 
+import cluster
 import harness
 import rtmpclient
 
@@ -286,6 +287,14 @@ class IpLists(AuthTestCase):
         self.assertNotEqual(r.returncode, 0)
         err = (r.stderr or b'').decode()
         self.assertIn("play_deny: '10.0.0.0/33': prefix length must be 0-32", err)
+        # --check-config names the file and line.
+        conf = harness.tmp_path('bad-cidr-%d.conf' % time.monotonic_ns())
+        with open(conf, 'w') as f:
+            f.write('# acl\npublish_allow "10.0.0.0/8, ::1/129"\n')
+        r = harness.run([harness.origin_binary(), '--config', conf, '--check-config'], 10)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("%s:2: publish_allow: '::1/129': prefix length must be 0-128" % conf,
+                      (r.stderr or b'').decode())
 
 
 class Webhooks(AuthTestCase):
@@ -352,6 +361,55 @@ class Webhooks(AuthTestCase):
         self.start(on_play=self.hooks.url('/x').replace(str(self.hooks.port), str(harness.free_port())))
         self.assert_refused(self.play_status('any'), 'NetStream.Play.Failed',
                             'Unauthorized: webhook unavailable (connection failed)')
+
+
+class EdgeAuth(cluster.ClusterTestCase):
+    """In a cluster, publish auth runs on the origin before the directory
+    claim; play auth runs on the edge, where players connect."""
+
+    def test_cluster_publish_and_edge_play(self):
+        r = self.redis()
+        hooks = Hooks()
+        self.addCleanup(hooks.stop)
+        # Signed key, then the webhook (async), then the claim (async), then start.
+        o = self.origin('oA', r, sets={'publish_secret': PUB_SECRET, 'on_publish': hooks.url('/allow')})
+        e = self.edge('e1', r, sets={'play_secret': PLAY_SECRET, 'play_deny': '127.0.0.2'}, workers=1)
+        # Refused publish: no claim was ever made for the key.
+        c = o.client(timeout=5)
+        self.addCleanup(c.close)
+        c.connect()
+        c.create_stream()
+        c.publish('edgecam', wait=False)
+        info = dict(c.wait_status(None, timeout=5))
+        self.assertEqual(info.get('code'), 'NetStream.Publish.Unauthorized', info)
+        self.assertEqual([k for k in r.keys('*') if 'edgecam' in k], [], 'a refused publish claimed the key')
+        p = self.publish(o, signed(PUB_SECRET, 'edgecam'))
+        self.assertEqual([f['call'] for p_, f in hooks.calls], [], 'webhook asked for a refused key')
+        play = signed(PLAY_SECRET, 'edgecam')
+        self.wait_playable(e, play, 20, p)
+        self.assertIsNotNone(hooks.wait_call('/allow', lambda f: f.get('name') == 'edgecam'))
+        self.assertIsNotNone(o.wait_log(r'cluster: claimed stream=live/edgecam', 5))
+        # On the edge: unsigned and denied-address players are refused.
+        c = e.client(timeout=5)
+        self.addCleanup(c.close)
+        c.connect()
+        c.create_stream()
+        c.play('edgecam', wait=False)
+        info = dict(c.wait_status(None, timeout=5))
+        self.assertEqual((info.get('code'), info.get('description')),
+                         ('NetStream.Play.Failed', 'Unauthorized: missing signed key'), info)
+        b = BoundClient(e.port, '127.0.0.2')
+        self.addCleanup(b.close)
+        b.connect()
+        b.create_stream()
+        b.play(play, wait=False)
+        info = dict(b.wait_status(None, timeout=5))
+        self.assertEqual(info.get('description'), 'Unauthorized: address not allowed', info)
+        for node in (o, e):
+            # The harness writes the command line (with --set secrets) first: skip it.
+            log = '\n'.join(l for l in node.log().splitlines() if not l.startswith('$ '))
+            for secret in (play.split('sig=')[1], PLAY_SECRET, PUB_SECRET):
+                self.assertNotIn(secret, log)
 
 
 if __name__ == '__main__':

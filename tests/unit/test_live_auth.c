@@ -1,9 +1,11 @@
+#include "core/config.h"
 #include "core/status.h"
 #include "live/live_auth.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +219,7 @@ Test(live_auth, cidr_malformed_rejected_with_reason)
 {
     const char *bad[] = {"10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0/8", "abc", "10.0.0.0/8x", "10.0.0.0/-1",
                          "1.2.3.4/ 8", "/8", "1.2.3.4/99999", "1.2.3.4.5", "::1/12a", "10.0.0.0/8/8",
-                         "1.1.1.1, 300.0.0.1"};
+                         "1.1.1.1, 300.0.0.1", "1.2.3.4/0008"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct live_auth_acl acl;
         char err[256] = "";
@@ -361,4 +363,32 @@ Test(live_auth, combined_check)
     live_auth_rules_free(&r);
     unlink(live);
     free(live);
+}
+
+/* The config loader checks CIDR lists itself (core cannot call live/): it
+ * must accept exactly what live_auth_acl_parse accepts. */
+Test(live_auth, config_loader_agrees_with_the_parser)
+{
+    struct s {
+        char *list;
+    } st = {0};
+    const struct config_directive table[] = {
+        {"play_deny", CONFIG_CIDR_LIST, offsetof(struct s, list), "", 0, 0, "test", 1},
+    };
+    cr_assert_eq(config_set_defaults(table, 1, &st), ST_OK);
+    const char *inputs[] = {"", "10.0.0.0/8", " ::1/128 , 10.0.0.0/8 192.168.0.1", "0.0.0.0/0", "::/0",
+                            "1.2.3.4/008", "1.2.3.4/0008", "10.0.0.0/33", "::/129", "10.0.0.0/", "abc",
+                            "10.0.0.0/8x", "1.2.3.4//8", "/8", ",,,", "fe80::1%eth0", "::ffff:1.2.3.4/120",
+                            "1.2.3.4/-0", "1.2.3.4/+8", "[::1]"};
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        char err[512];
+        struct live_auth_acl acl;
+        int a = live_auth_acl_parse(&acl, inputs[i], err, sizeof(err));
+        live_auth_acl_free(&acl);
+        int b = config_set(table, 1, &st, "play_deny", inputs[i], err, sizeof(err));
+        cr_assert_eq(a, b, "'%s': parser %d, config loader %d", inputs[i], a, b);
+        if (b != ST_OK)
+            cr_assert_not_null(strstr(err, "play_deny"), "%s", err);
+    }
+    config_free(table, 1, &st);
 }

@@ -950,3 +950,91 @@ Test(session_bad, truncated_captures, .timeout = 60)
         free(d);
     }
 }
+
+/* ---- play decided later (on_play answers ST_AGAIN: an auth webhook) ---- */
+
+static int rec_play_later(struct rtmp_session *s, const char *name, struct rtmp_session_verdict *v)
+{
+    rec_of(s)->plays++;
+    return ST_AGAIN;
+}
+
+static const struct rtmp_session_handler later_handler = {
+    .on_connect = rec_connect,
+    .on_publish = rec_publish,
+    .on_play = rec_play_later,
+    .on_media = rec_media,
+    .on_unpublish = rec_unpublish,
+    .on_stop_play = rec_stop_play,
+};
+
+static void start_pending_player(struct fix *f, int reset)
+{
+    fix_connect(f);
+    f->s.handler = &later_handler;
+    if (reset)
+        cr_assert_eq(stream_cmd(f, "snzsnnb", "play", 0.0, "bars", -2.0, -1.0, 1), ST_OK);
+    else
+        cr_assert_eq(stream_cmd(f, "snzsn", "play", 0.0, "bars", -1000.0), ST_OK);
+    cr_assert_eq(f->rec.plays, 1);
+    cr_assert(f->s.play_pending);
+    fix_reparse(f);
+    cr_assert_eq(find_msg(&f->msgs, 0, "onStatus", NULL), -1, "status sent before the decision");
+}
+
+Test(session_play_later, accepted_sends_start_in_order)
+{
+    struct fix f;
+    start_pending_player(&f, 1);
+    /* Busy meanwhile: a second play is a protocol error. */
+    struct fix g;
+    start_pending_player(&g, 0);
+    cr_assert_eq(stream_cmd(&g, "snzsn", "play", 0.0, "other", -1000.0), ST_ERROR);
+    fix_free(&g);
+
+    cr_assert_eq(rtmp_session_play_decided(&f.s, 1, NULL), ST_OK);
+    cr_assert_eq(f.s.role, RTMP_ROLE_PLAYER);
+    cr_assert(!f.s.play_pending);
+    fix_reparse(&f);
+    long begin = find_ctrl(&f.msgs, 0, RTMP_MSG_USER_CONTROL, RTMP_UC_STREAM_BEGIN);
+    long reset = find_msg(&f.msgs, 0, "onStatus", "NetStream.Play.Reset");
+    long start = find_msg(&f.msgs, 0, "onStatus", "NetStream.Play.Start");
+    long access = find_msg(&f.msgs, 0, "|RtmpSampleAccess", NULL);
+    cr_assert(begin >= 0 && reset > begin && start > reset && access > start, "%ld %ld %ld %ld", begin, reset, start,
+              access);
+    /* Decided once only. */
+    size_t len = f.out.len;
+    cr_assert_eq(rtmp_session_play_decided(&f.s, 1, NULL), ST_ERROR);
+    cr_assert_eq(f.out.len, len);
+    fix_free(&f);
+}
+
+Test(session_play_later, refused_sends_the_verdict)
+{
+    struct fix f;
+    start_pending_player(&f, 0);
+    struct rtmp_session_verdict v = {.code = "NetStream.Play.Failed", .description = "Unauthorized: bad signature"};
+    cr_assert_eq(rtmp_session_play_decided(&f.s, 0, &v), ST_OK);
+    cr_assert_eq(f.s.role, RTMP_ROLE_NONE);
+    fix_reparse(&f);
+    cr_assert_geq(find_msg(&f.msgs, 0, "onStatus", "NetStream.Play.Failed"), 0);
+    cr_assert_eq(find_msg(&f.msgs, 0, "onStatus", "NetStream.Play.Start"), -1);
+    cr_assert_eq(find_ctrl(&f.msgs, 0, RTMP_MSG_USER_CONTROL, RTMP_UC_STREAM_BEGIN), -1);
+    fix_free(&f);
+}
+
+Test(session_play_later, stopped_before_the_decision)
+{
+    struct fix f;
+    start_pending_player(&f, 0);
+    cr_assert_eq(cmd(&f, "snzn", "deleteStream", 5.0, 1.0), ST_OK);
+    cr_assert_eq(f.rec.stop_plays, 1);
+    cr_assert(!f.s.play_pending);
+    cr_assert_eq(f.s.role, RTMP_ROLE_NONE);
+    fix_reparse(&f);
+    size_t len = f.out.len;
+    cr_assert_eq(rtmp_session_play_decided(&f.s, 1, NULL), ST_ERROR);
+    cr_assert_eq(f.out.len, len);
+    cr_assert_eq(find_msg(&f.msgs, 0, "onStatus", "NetStream.Play.Start"), -1);
+    fix_free(&f);
+}
