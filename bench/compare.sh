@@ -16,7 +16,7 @@
 # is stopped by PID on exit; every wait is bounded.
 set -u
 
-BUILD=/tmp/bench-build
+BUILD=${BENCH_BUILD:-/tmp/bench-build}
 CACHE=${BENCH_CACHE:-/tmp/sc-bench-cache}
 BITRATES="500k"
 PLAYERS="1000"
@@ -31,6 +31,8 @@ SLOW=0
 REPEAT=1
 PROBE=20             # cluster run: players on the origin measuring the first hop
 OURS_SET=()          # extra --set for our server
+MERGE=""             # merge_interval values (ms) to run ours at, one row each ("" = server default)
+RCVBUF=0             # SO_RCVBUF of slow players (0 = kernel auto-tuning)
 OUT=""
 NICE=-10             # scheduling priority of every benchmarked process (the machine is shared)
 
@@ -49,7 +51,10 @@ usage: $0 [options]
   --cluster          cluster run: edge under test, plus $PROBE players on the origin, hop lag reported
   --streams N        streams published (players spread over them; default 1)
   --slow F           share of players reading at a quarter of the stream rate (default 0)
-  --set NAME=VALUE   extra directive for our server (repeatable)
+  --set NAME=VALUE   extra directive for our server (repeatable; also --ours-set)
+  --merge LIST       run ours once per merge_interval value, e.g. "0 100" (rows ours-m0, ours-m100)
+  --rcvbuf B         SO_RCVBUF of the slow players (small: the server's policy, not the client's
+                     kernel buffer, decides how far behind they get; default: kernel)
   --repeat K         runs per scenario (default 1)
   --nice N           nice value for servers and load generators (default $NICE; 0 = unchanged)
   --out DIR          keep logs, CSVs and the results table there (default: a temp dir)
@@ -70,7 +75,9 @@ while [ $# -gt 0 ]; do
     --cluster) CLUSTER=1; OURS=edge ;;
     --streams) STREAMS=$2; shift ;;
     --slow) SLOW=$2; shift ;;
-    --set) OURS_SET+=(--set "$2"); shift ;;
+    --set|--ours-set) OURS_SET+=(--set "$2"); shift ;;
+    --merge) MERGE=$2; shift ;;
+    --rcvbuf) RCVBUF=$2; shift ;;
     --repeat) REPEAT=$2; shift ;;
     --out) OUT=$2; shift ;;
     --nice) NICE=$2; shift ;;
@@ -175,7 +182,7 @@ now() { date +%s.%N; }
 # ---- servers ----
 SERVER_PIDS=()   # measured
 start_ours_origin() { # port
-    pin 1 "$ORIGIN" --listen 127.0.0.1:"$1" --log-level warn "${OURS_SET[@]}" \
+    pin 1 "$ORIGIN" --listen 127.0.0.1:"$1" --log-level warn "${OURS_SET[@]}" "${RUN_SET[@]}" \
         2>"$RUN/server.log" &
     PIDS+=($!); SERVER_PIDS=($!)
     PLAY_PORT=$1; PUB_PORT=$1
@@ -192,7 +199,7 @@ start_cluster() { # port
         --log-level warn 2>"$RUN/origin.log" &
     PIDS+=($!); ORIGIN_PID=$!
     pin 1 "$EDGE" --listen 127.0.0.1:"$1" --set redis=127.0.0.1:$rport --set workers=1 \
-        --log-level warn "${OURS_SET[@]}" 2>"$RUN/server.log" &
+        --log-level warn "${OURS_SET[@]}" "${RUN_SET[@]}" 2>"$RUN/server.log" &
     PIDS+=($!)
     local master=$!
     wait_port $oport 10 || log "origin did not start"
@@ -234,8 +241,10 @@ run_one() { # server bitrate players rep
     mkdir -p "$RUN"
     BASE=$((BASE + 10))
     port=$BASE
+    RUN_SET=()
+    case $server in ours-m*) RUN_SET=(--set merge_interval="${server#ours-m}") ;; esac
     case $server in
-    ours) if [ "$OURS" = edge ]; then start_cluster $port; else start_ours_origin $port; fi ;;
+    ours*) if [ "$OURS" = edge ]; then start_cluster $port; else start_ours_origin $port; fi ;;
     nginx) start_nginx $port ;;
     esac
     wait_port $PUB_PORT 10 || { log "$server did not start"; cleanup; return; }
@@ -251,6 +260,7 @@ run_one() { # server bitrate players rep
     rss0=$(rss_kb "${SERVER_PIDS[@]}")
     local pargs=(--rate "$RATE" --duration "$total" --settle "$SETTLE" --streams "$STREAMS")
     [ "$SLOW" != 0 ] && pargs+=(--slow-fraction "$SLOW" --slow-kbps "$(awk -v b="$br" 'BEGIN{v = b ~ /m$/ ? b * 1000 : b + 0; print v / 4}')")
+    [ "$SLOW" != 0 ] && [ "$RCVBUF" != 0 ] && pargs+=(--rcvbuf "$RCVBUF")
     if [ $CLUSTER = 1 ]; then
         pin 0 "$PLAYERS_BIN" --url rtmp://127.0.0.1:$PUB_PORT/live/bench -n $PROBE --rate "$RATE" \
             --duration "$total" --settle "$SETTLE" --streams "$STREAMS" >"$RUN/probe.out" 2>&1 &
@@ -311,7 +321,13 @@ log "output in $OUT"
 for br in $BITRATES; do
     for n in $PLAYERS; do
         for ((rep = 1; rep <= REPEAT; rep++)); do
-            for s in $SERVERS; do run_one "$s" "$br" "$n" "$rep"; done
+            for s in $SERVERS; do
+                if [ "$s" = ours ] && [ -n "$MERGE" ]; then
+                    for m in $MERGE; do run_one "ours-m$m" "$br" "$n" "$rep"; done
+                else
+                    run_one "$s" "$br" "$n" "$rep"
+                fi
+            done
         done
     done
 done
@@ -324,24 +340,24 @@ ours, cluster = sys.argv[2], sys.argv[3] == "1"
 hdr = ["server", "bitrate", "players", "run", "connected", "cpu_us/pl-s", "srv_cpu%", "KB/player", "stalled",
        "failed", "disconn", "ff_p50", "ff_p99", "lag_p50", "lag_p99", "Mbit/s", "gen_cpu%", "slow_lag_max",
        "slow_disc", "origin_lag_p50", "origin_lag_p99", "rss_growth_KB", "syscalls/pl-s", "ksoftirqd1%"]
-name = {"ours": "ours-" + ours, "nginx": "nginx-rtmp"}
+name = lambda s: "ours-" + ours + s[4:] if s.startswith("ours") else {"nginx": "nginx-rtmp"}.get(s, s)
 w = [max(len(h), 8) for h in hdr]
 print("  ".join(h.rjust(w[i]) for i, h in enumerate(hdr)))
 for r in rows:
-    r = [name.get(r[0], r[0])] + r[1:]
+    r = [name(r[0])] + r[1:]
     print("  ".join(str(c).rjust(w[i]) for i, c in enumerate(r)))
 if cluster:
     print("\nhop lag (edge player lag minus origin player lag, same frames, same run):")
     for r in rows:
-        if r[0] == "ours" and r[19] != "-":
-            print(f"  {r[1]} {r[2]} players run {r[3]}: p50 {float(r[13]) - float(r[19]):+.2f} ms, "
+        if r[0].startswith("ours") and r[19] != "-":
+            print(f"  {name(r[0])} {r[1]} {r[2]} players run {r[3]}: p50 {float(r[13]) - float(r[19]):+.2f} ms, "
                   f"p99 {float(r[14]) - float(r[20]):+.2f} ms (edge {r[13]}/{r[14]}, origin {r[19]}/{r[20]})")
 print("\nratio ours/nginx (means over runs):")
 keys = sorted({(r[1], int(r[2])) for r in rows})
 cols = [(5, "cpu_us/pl-s"), (22, "syscalls/pl-s"), (7, "KB/player"), (11, "ff_p50"), (12, "ff_p99"), (13, "lag_p50"), (14, "lag_p99")]
-for br, n in keys:
+for (br, n), ov in ((k, v) for k in keys for v in sorted({r[0] for r in rows if r[0].startswith("ours")})):
     sel = lambda s: [r for r in rows if r[0] == s and r[1] == br and int(r[2]) == n]
-    o, g = sel("ours"), sel("nginx")
+    o, g = sel(ov), sel("nginx")
     if not o or not g:
         continue
     parts = []
@@ -349,6 +365,6 @@ for br, n in keys:
         mo = statistics.mean(float(r[i]) for r in o)
         mg = statistics.mean(float(r[i]) for r in g)
         parts.append(f"{label} {mo:.1f}/{mg:.1f} = {mo / mg:.2f}x" if mg else f"{label} {mo:.1f}/{mg:.1f}")
-    print(f"  {br} {n} players: " + "; ".join(parts))
+    print(f"  {name(ov)} {br} {n} players: " + "; ".join(parts))
 EOF
 echo "(rows: $RESULTS; logs and per-connection CSVs under $OUT)"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: install what is needed, build with
 # -Werror, run the unit tests (Criterion) and the integration tests (real
-# origin processes, real ffmpeg/rtmpdump/GStreamer clients), then a bounded
-# libFuzzer smoke run of every parser under ASan/UBSan.
-#   SC_FUZZ_SECONDS=N   seconds per fuzz target (default 20, 0 skips)
+# redis-server, origin and edge processes, real ffmpeg/rtmpdump/GStreamer
+# clients), a 10-second smoke run of each benchmark program, the unit and
+# integration suites again under ASan+UBSan, then a bounded libFuzzer run of
+# every parser.
+#   SC_FUZZ_SECONDS=N   seconds per fuzz target (default 30, 0 skips)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,8 +16,10 @@ cmake -S . -B build -DSC_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure --timeout 600 -j2 -L unit
 ctest --test-dir build --output-on-failure --timeout 600 -L integration
+./bench/smoke.sh build
+./tests/run-sanitizers.sh
 
-fuzz_seconds=${SC_FUZZ_SECONDS:-20}
+fuzz_seconds=${SC_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" -gt 0 ]; then
   CC=clang cmake -S . -B build-fuzz -DSC_FUZZ=ON -DSC_TESTS=OFF -DSC_WERROR=ON >/dev/null
   cmake --build build-fuzz -j"$jobs"

@@ -19,7 +19,7 @@
 #define CONFIG_REASON_LEN 256
 
 static const char *const config_type_names[] = {"int", "bool", "string", "size", "ms", "address", "level",
-                                                "cidr list"};
+                                                "cidrs"};
 #define CONFIG_NTYPES (sizeof(config_type_names) / sizeof(config_type_names[0]))
 
 /* Types stored as an owned char *. */
