@@ -19,6 +19,11 @@ struct live_gate_pending {
     enum live_auth_action act;
 };
 
+/* Webhooks in flight at once; beyond it a decision counts as a failed
+ * webhook (fail-open policy) and on_done is skipped, so a stalled hook
+ * cannot pile up sockets. */
+#define LIVE_GATE_MAX_INFLIGHT 4096
+
 static const char *const action_name[2] = {"publish", "play"};
 
 static void pending_unlink(struct live_gate *g, struct live_gate_pending *p)
@@ -246,7 +251,7 @@ int live_gate_check(struct live_gate *g, const struct live_gate_subject *who, in
     buf_init(&body, HTTP_CLIENT_MAX_BODY);
     struct live_gate_pending *p = calloc(1, sizeof(*p));
     int rc = ST_ERROR;
-    if (p && form_for(&body, action_name[who->act], who) == ST_OK) {
+    if (p && g->http.inflight < LIVE_GATE_MAX_INFLIGHT && form_for(&body, action_name[who->act], who) == ST_OK) {
         p->gate = g;
         p->id = who->id;
         p->act = who->act;
@@ -276,6 +281,10 @@ void live_gate_done(struct live_gate *g, const struct live_gate_subject *who)
 {
     if (!g || !g->have_done)
         return;
+    if (g->http.inflight >= LIVE_GATE_MAX_INFLIGHT) {
+        g->webhook_errors++;
+        return;
+    }
     struct buf body;
     buf_init(&body, HTTP_CLIENT_MAX_BODY);
     if (form_for(&body, "done", who) == ST_OK) {
