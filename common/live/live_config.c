@@ -68,6 +68,8 @@ static const struct config_directive live_directives[] = {
 static const struct config_directive live_auth_directives[] = {
     {"play_secret", CONFIG_STRING, F(play_secret), "", 0, 0,
      "HMAC-SHA256 secret of signed play keys (name?exp=UNIX&sig=HEX); empty = players need no key", 1},
+    {"play_secret_apps", CONFIG_STRING, F(play_secret_apps), "", 0, 0,
+     "applications whose players need a signed key, e.g. \"live, premium\" (empty = every application)", 1},
     {"play_allow", CONFIG_CIDR_LIST, F(play_allow), "", 0, 0,
      "CIDR list of addresses that may play, e.g. \"10.0.0.0/8, ::1/128\" (empty = all)", 1},
     {"play_deny", CONFIG_CIDR_LIST, F(play_deny), "", 0, 0, "CIDR list of addresses that may not play (wins over play_allow)",

@@ -40,6 +40,7 @@ static void pending_unlink(struct live_gate *g, struct live_gate_pending *p)
 struct gate_parts {
     struct live_auth_rules rules;
     char *secret[2];
+    char *play_apps;
     struct http_client_target hook[2];
     int have_hook[2];
     struct http_client_target done;
@@ -55,6 +56,39 @@ static void parts_free(struct gate_parts *p)
         free(p->secret[i]);
         p->secret[i] = NULL;
     }
+    free(p->play_apps);
+    p->play_apps = NULL;
+}
+
+/* "a, b c" -> ",a,b,c," so a lookup is one strstr of ",app,". */
+static char *app_list(const char *spec)
+{
+    size_t n = strlen(spec);
+    char *out = malloc(n + 3);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    out[k++] = ',';
+    for (const char *p = spec; *p; p++) {
+        int sep = *p == ',' || *p == ' ' || *p == '\t';
+        if (sep && out[k - 1] == ',')
+            continue;
+        out[k++] = sep ? ',' : *p;
+    }
+    if (out[k - 1] != ',')
+        out[k++] = ',';
+    out[k] = '\0';
+    return out;
+}
+
+/* Whether players of app need a signed key (play_secret_apps). */
+static int play_key_required(const struct live_gate *g, const char *app)
+{
+    if (!g->play_apps)
+        return 1;
+    char needle[300];
+    int n = snprintf(needle, sizeof(needle), ",%s,", app);
+    return n > 0 && (size_t)n < sizeof(needle) && strstr(g->play_apps, needle) != NULL;
 }
 
 static int parts_build(struct gate_parts *p, const struct live_gate_config *cfg, char *err, size_t errlen)
@@ -67,6 +101,10 @@ static int parts_build(struct gate_parts *p, const struct live_gate_config *cfg,
                                   .publish_keys_file = cfg->publish_keys_file};
     if (live_auth_rules_load(&p->rules, &spec, err, errlen) != ST_OK)
         return ST_ERROR;
+    if (cfg->play_secret_apps && cfg->play_secret_apps[0] && !(p->play_apps = app_list(cfg->play_secret_apps))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     const char *secrets[2] = {cfg->publish_secret, cfg->play_secret};
     for (int i = 0; i < 2; i++) {
         if (secrets[i] && secrets[i][0] && !(p->secret[i] = strdup(secrets[i]))) {
@@ -104,6 +142,8 @@ static void parts_adopt(struct live_gate *g, struct gate_parts *p, const struct 
         g->hook[i] = p->hook[i];
         g->have_hook[i] = p->have_hook[i];
     }
+    free(g->play_apps);
+    g->play_apps = p->play_apps;
     g->done = p->done;
     g->have_done = p->have_done;
     g->timeout = cfg->webhook_timeout > 0 ? cfg->webhook_timeout : 3000;
@@ -155,6 +195,7 @@ void live_gate_free(struct live_gate *g)
             OPENSSL_cleanse(g->secret[i], strlen(g->secret[i]));
         free(g->secret[i]);
     }
+    free(g->play_apps);
     free(g);
 }
 
@@ -241,8 +282,10 @@ static void webhook_answer(void *ctx, const struct http_client_result *r)
 int live_gate_check(struct live_gate *g, const struct live_gate_subject *who, int64_t now, struct live_gate_verdict *v)
 {
     memset(v, 0, sizeof(*v));
-    v->result = live_auth_check(&g->rules, who->act, g->secret[who->act], who->app, who->name, who->query,
-                                who->peer, now);
+    const char *secret = g->secret[who->act];
+    if (who->act == LIVE_AUTH_PLAY && !play_key_required(g, who->app))
+        secret = NULL; /* play_secret_apps leaves this app open */
+    v->result = live_auth_check(&g->rules, who->act, secret, who->app, who->name, who->query, who->peer, now);
     if (v->result != LIVE_AUTH_OK)
         return ST_ERROR;
     if (!g->have_hook[who->act])

@@ -32,6 +32,7 @@
 
 struct live_gate_config {
     const char *publish_secret, *play_secret; /* "" = no signed keys */
+    const char *play_secret_apps;             /* apps whose players need a key; "" = every app */
     const char *publish_keys_file;
     const char *publish_allow, *publish_deny, *play_allow, *play_deny;
     const char *on_publish, *on_play, *on_done; /* http:// URLs, "" = none */
@@ -64,6 +65,7 @@ struct live_gate {
     struct ev_loop *loop;
     struct live_auth_rules rules;
     char *secret[2]; /* by enum live_auth_action, NULL = none */
+    char *play_apps; /* ",app1,app2," of play_secret_apps, NULL = every app */
     struct http_client_target hook[2];
     int have_hook[2];
     struct http_client_target done;

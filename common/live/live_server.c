@@ -425,6 +425,7 @@ static struct live_gate_config gate_config(const struct live_settings *s)
     struct live_gate_config g = {
         .publish_secret = s->publish_secret,
         .play_secret = s->play_secret,
+        .play_secret_apps = s->play_secret_apps,
         .publish_keys_file = s->publish_keys_file,
         .publish_allow = s->publish_allow,
         .publish_deny = s->publish_deny,

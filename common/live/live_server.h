@@ -56,6 +56,7 @@ struct live_settings {
     /* Authorization (live_gate.h, live_auth.h); strings "" = off. */
     char *publish_secret;       /* HMAC key of signed publish keys */
     char *play_secret;          /* HMAC key of signed play keys */
+    char *play_secret_apps;     /* apps where play_secret applies, "" = all */
     char *publish_keys_file;    /* "app=path, ..." or "path": static key lists */
     char *publish_allow, *publish_deny; /* CIDR lists */
     char *play_allow, *play_deny;

@@ -70,3 +70,33 @@ Test(live_gate, local_decisions_and_reload)
     live_gate_free(g);
     ev_loop_destroy(loop);
 }
+
+/* play_secret_apps: only the listed applications require a signed play key. */
+Test(live_gate, play_secret_per_application)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct live_gate_config cfg = {.play_secret = "k", .play_secret_apps = "premium, vip", .webhook_timeout = 1000};
+    char err[256];
+    struct live_gate *g = live_gate_new(loop, &cfg, no_cb, NULL, err, sizeof(err));
+    cr_assert_not_null(g, "%s", err);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    struct live_gate_subject who = {.act = LIVE_AUTH_PLAY, .app = "live", .name = "x", .query = "",
+                                    .peer = (struct sockaddr *)&a, .peer_s = "127.0.0.1:1"};
+    struct live_gate_verdict v;
+    cr_assert_eq(live_gate_check(g, &who, 0, &v), ST_OK, "an unlisted app stays open");
+    who.app = "premium";
+    cr_assert_eq(live_gate_check(g, &who, 0, &v), ST_ERROR);
+    cr_assert_eq(v.result, LIVE_AUTH_MISSING);
+    who.app = "vip";
+    cr_assert_eq(live_gate_check(g, &who, 0, &v), ST_ERROR);
+    who.app = "prem"; /* a prefix of a listed app is not listed */
+    cr_assert_eq(live_gate_check(g, &who, 0, &v), ST_OK);
+    /* Empty list: every application needs the key. */
+    struct live_gate_config all = {.play_secret = "k", .webhook_timeout = 1000};
+    cr_assert_eq(live_gate_reload(g, &all, err, sizeof(err)), ST_OK, "%s", err);
+    who.app = "live";
+    cr_assert_eq(live_gate_check(g, &who, 0, &v), ST_ERROR);
+    live_gate_free(g);
+    ev_loop_destroy(loop);
+}
