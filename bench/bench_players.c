@@ -408,7 +408,9 @@ static void conn_open(struct bench_conn *c, int id)
     c->fd = -1;
     c->proto = g.proto;
     c->nal_len = 4;
-    c->slow = g.slow_fraction > 0 && (double)(id % 1000) < g.slow_fraction * 1000.0;
+    /* Spread evenly: player id is slow when floor(id * F) steps, so any N
+     * gets round(N * F) slow players (id % 1000 made the first 100 of 200 slow at 0.1). */
+    c->slow = g.slow_fraction > 0 && (long)((id + 1) * g.slow_fraction) > (long)(id * g.slow_fraction);
     c->tokens = g.slow_kbps * 125.0 * 0.1;
     buf_init(&c->out, OUT_MAX);
     c->t_start = bench_mono_us();

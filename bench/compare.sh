@@ -168,6 +168,9 @@ ksoftirqd1() { # the kernel thread that takes over loopback softirq work on core
     for p in /proc/[0-9]*; do [ "$(cat "$p"/comm 2>/dev/null)" = ksoftirqd/1 ] && { echo "${p#/proc/}"; return; }; done
 }
 KSOFT=$(ksoftirqd1)
+# irq+softirq ticks of core 1: loopback receive work done in softirq context
+# is charged to no process (IRQ time accounting), so /proc/PID/stat misses it.
+core1_irq() { awk '/^cpu1 /{print $7 + $8}' /proc/stat; }
 wait_port() { # port, seconds
     local i
     for ((i = 0; i < $2 * 10; i++)); do
@@ -274,7 +277,8 @@ run_one() { # server bitrate players rep
     sleep "$(awk -v a="$ramp" -v s="$SETTLE" 'BEGIN{print a + s + 0.5}')"
     local c0 t0 c1 t1 rss1
     local k0 k1 sc=""
-    c0=$(cpu_ticks "${SERVER_PIDS[@]}"); k0=$(cpu_ticks $KSOFT); t0=$(now)
+    local q0 q1
+    c0=$(cpu_ticks "${SERVER_PIDS[@]}"); k0=$(cpu_ticks $KSOFT); q0=$(core1_irq); t0=$(now)
     # Syscalls of the server processes over the window: a figure the noise
     # of a shared machine does not change.
     if command -v perf >/dev/null; then
@@ -284,7 +288,7 @@ run_one() { # server bitrate players rep
     else
         sleep "$(awk -v w="$WINDOW" 'BEGIN{print w - 1}')"
     fi
-    c1=$(cpu_ticks "${SERVER_PIDS[@]}"); k1=$(cpu_ticks $KSOFT); t1=$(now)
+    c1=$(cpu_ticks "${SERVER_PIDS[@]}"); k1=$(cpu_ticks $KSOFT); q1=$(core1_irq); t1=$(now)
     rss1=$(rss_kb "${SERVER_PIDS[@]}")
     local i
     for ((i = 0; i < 600; i++)); do kill -0 $plpid 2>/dev/null || break; sleep 0.1; done
@@ -298,7 +302,7 @@ run_one() { # server bitrate players rep
     local conn
     conn=$(field connected "$sum")
     awk -v s="$server" -v br="$br" -v n="$n" -v rep="$rep" -v conn="$conn" -v c0="$c0" -v c1="$c1" \
-        -v k0="$k0" -v k1="$k1" -v sc="${sc:-0}" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" -v r0="$rss0" -v r1="$rss1" \
+        -v k0="$k0" -v k1="$k1" -v q0="$q0" -v q1="$q1" -v sc="${sc:-0}" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" -v r0="$rss0" -v r1="$rss1" \
         -v fail="$(field failed "$sum")" -v disc="$(field disconnected "$sum")" \
         -v stalled="$(field stalled_players "$sum")" -v ff50="$(field first_frame_ms_p50 "$sum")" \
         -v ff99="$(field first_frame_ms_p99 "$sum")" -v lag50="$(field lag_ms_p50 "$sum")" \
@@ -309,10 +313,10 @@ run_one() { # server bitrate players rep
             dt = t1 - t0; cpu_s = (c1 - c0) / hz;
             us = conn > 0 ? cpu_s * 1e6 / (conn * dt) : 0;
             kb = conn > 0 ? (r1 - r0) / conn : 0;
-            printf "%s\t%s\t%d\t%d\t%d\t%.1f\t%.0f\t%.1f\t%d\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.0f\n",
+            printf "%s\t%s\t%d\t%d\t%d\t%.1f\t%.0f\t%.1f\t%d\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.0f\t%.0f\n",
                 s, br, n, rep, conn, us, cpu_s / dt * 100, kb, stalled, fail, disc, ff50, ff99, lag50, lag99,
                 mbps, gen, slowmax, slowdisc, (plag50 == "" ? "-" : plag50), (plag99 == "" ? "-" : plag99), r1 - r0,
-                (conn > 0 ? sc / (conn * dt) : 0), (k1 - k0) / hz / dt * 100
+                (conn > 0 ? sc / (conn * dt) : 0), (k1 - k0) / hz / dt * 100, (q1 - q0) / hz / dt * 100
         }' >>"$RESULTS"
     log "$server $br $n #$rep: $(tail -1 "$RESULTS")"
 }
@@ -339,7 +343,7 @@ rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 ours, cluster = sys.argv[2], sys.argv[3] == "1"
 hdr = ["server", "bitrate", "players", "run", "connected", "cpu_us/pl-s", "srv_cpu%", "KB/player", "stalled",
        "failed", "disconn", "ff_p50", "ff_p99", "lag_p50", "lag_p99", "Mbit/s", "gen_cpu%", "slow_lag_max",
-       "slow_disc", "origin_lag_p50", "origin_lag_p99", "rss_growth_KB", "syscalls/pl-s", "ksoftirqd1%"]
+       "slow_disc", "origin_lag_p50", "origin_lag_p99", "rss_growth_KB", "syscalls/pl-s", "ksoftirqd1%", "core1_irq%"]
 name = lambda s: "ours-" + ours + s[4:] if s.startswith("ours") else {"nginx": "nginx-rtmp"}.get(s, s)
 w = [max(len(h), 8) for h in hdr]
 print("  ".join(h.rjust(w[i]) for i, h in enumerate(hdr)))

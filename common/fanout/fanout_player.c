@@ -79,9 +79,14 @@ static int queued_too_long(const struct fanout_player *p, const struct fanout_fr
 {
     if (p->max_queue_ms == 0)
         return 0;
-    for (uint32_t i = 0; i < p->count; i++) {
+    /* A partly written head is on its way out and cannot be dropped. */
+    for (uint32_t i = p->head_off > 0 ? 1 : 0; i < p->count; i++) {
         const struct fanout_frame *q = p->ring[(p->head + i) % p->ring_cap];
         if (q->flags & (FANOUT_FLAG_SEQ_HEADER | FANOUT_FLAG_METADATA))
+            continue;
+        /* The GOP a late joiner starts with is behind live by design (fast
+         * start); only what arrived live since counts. */
+        if (p->live_from_set && (int32_t)(q->timestamp - p->live_from_ts) < 0)
             continue;
         int32_t span = (int32_t)(f->timestamp - q->timestamp);
         return span > (int32_t)p->max_queue_ms;
@@ -89,13 +94,42 @@ static int queued_too_long(const struct fanout_player *p, const struct fanout_fr
     return 0;
 }
 
-static void note_drop(struct fanout_player *p, uint64_t now_ms)
+static void note_behind(struct fanout_player *p, uint64_t now_ms)
 {
-    p->frames_dropped++;
     if (p->behind_since_ms == 0)
         p->behind_since_ms = now_ms ? now_ms : 1;
     else if (p->max_behind_ms && now_ms - p->behind_since_ms > p->max_behind_ms && !p->failed)
         p->failed = "player too slow: behind for longer than player_max_behind";
+}
+
+static void note_drop(struct fanout_player *p, uint64_t now_ms)
+{
+    p->frames_dropped++;
+    note_behind(p, now_ms);
+}
+
+/* Drop the queued audio/video frames, keeping codec headers, metadata and
+ * a partly written head frame (its remaining chunks must go out), in order;
+ * video then waits for a keyframe. */
+static void drop_media(struct fanout_player *p)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < p->count; i++) {
+        struct fanout_frame *f = p->ring[(p->head + i) % p->ring_cap];
+        int keep = (i == 0 && p->head_off > 0) || (f->flags & (FANOUT_FLAG_SEQ_HEADER | FANOUT_FLAG_METADATA));
+        if (keep) {
+            p->ring[(p->head + kept) % p->ring_cap] = f;
+            kept++;
+        } else {
+            p->queued_bytes -= f->rtmp_len;
+            p->frames_dropped++;
+            fanout_frame_unref(f);
+        }
+    }
+    for (uint32_t i = kept; i < p->count; i++)
+        p->ring[(p->head + i) % p->ring_cap] = NULL;
+    p->count = kept;
+    p->wait_key = 1;
 }
 
 void fanout_player_enqueue(struct fanout_player *p, struct fanout_frame *f, uint64_t now_ms)
@@ -110,6 +144,18 @@ void fanout_player_enqueue(struct fanout_player *p, struct fanout_frame *f, uint
                     return;
             }
         } else if (f->kind == FANOUT_AUDIO && !p->want_audio) {
+            return;
+        }
+    }
+    if (!essential && queued_too_long(p, f)) {
+        /* The player is max_queue_ms behind live: dropping f alone would
+         * leave it reading ever older frames (a quarter-rate reader drains
+         * 3 s of media in 12 s), so drop what is queued and resume at the
+         * next keyframe; f itself goes in if it is one, or is audio. */
+        drop_media(p);
+        note_behind(p, now_ms);
+        if (f->kind == FANOUT_VIDEO && !(f->flags & FANOUT_FLAG_KEY)) {
+            p->frames_dropped++;
             return;
         }
     }

@@ -8,10 +8,14 @@
  * mid-message). Frames are never copied: iovecs point into frame->rtmp.
  *
  * Bounds and slow readers (DESIGN.md 4): a frame that would take the queue
- * over max_bytes or over max_queue_ms of media (newest minus oldest queued
- * audio/video timestamp), or a full ring, is dropped; a dropped video frame makes the
+ * over max_bytes, or a full ring, is dropped; a dropped video frame makes the
  * player skip video until the next keyframe (wait_key) while audio keeps
- * flowing where it fits. Sequence headers and metadata are never dropped. A
+ * flowing where it fits. A frame more than max_queue_ms of media after the
+ * oldest queued audio/video frame not yet being written means the player is
+ * that far behind live: the queued audio/video is dropped instead (a partly
+ * written head stays) and video resumes at the next keyframe, so a slow
+ * reader does not go on reading ever older frames. Sequence headers and
+ * metadata are never dropped. A
  * player that keeps dropping for longer than max_behind_ms gets p->failed set
  * (a static reason); its owner closes it.
  *
@@ -48,6 +52,9 @@ struct fanout_player {
     size_t queued_bytes; /* rtmp bytes queued, not yet written */
     size_t max_bytes;
     uint32_t max_queue_ms; /* media time queued before dropping, 0 = bytes only */
+    uint32_t live_from_ts; /* the live edge when the player joined: the start-up
+                              GOP before it does not count against max_queue_ms */
+    int live_from_set;
     uint32_t max_behind_ms;
 
     struct buf ctrl;    /* private bytes */

@@ -95,6 +95,10 @@ void fanout_stream_add_player(struct fanout_stream *s, struct fanout_player *p, 
         fanout_player_enqueue(p, s->audio_header, now_ms);
     if (s->video_header)
         fanout_player_enqueue(p, s->video_header, now_ms);
+    /* Set before queuing the GOP: it must not count against max_queue_ms. */
+    p->live_from_set = s->gop_count > 0;
+    if (p->live_from_set)
+        p->live_from_ts = s->gop[s->gop_count - 1]->timestamp;
     for (uint32_t i = 0; i < s->gop_count; i++)
         fanout_player_enqueue(p, s->gop[i], now_ms);
 }

@@ -32,7 +32,7 @@ static const struct config_directive live_directives[] = {
     {"player_queue_frames", CONFIG_INT, F(player_queue_frames), "1024", 64, 65536, "frame slots per player queue", 1},
     {"player_max_behind", CONFIG_MS, F(player_max_behind), "10s", 1000, 3600000,
      "a player that keeps dropping frames this long is disconnected", 1},
-    {"player_max_delay", CONFIG_MS, F(player_max_delay), "3s", 0, 3600000,
+    {"player_max_delay", CONFIG_MS, F(player_max_delay), "1s", 0, 3600000,
      "media time queued per player before frames are dropped (0: only player_max_queue applies)", 1},
     {"merge_interval", CONFIG_MS, F(merge_interval), "0", 0, 1000,
      "live media is written to players every this many ms (0: at once; 100: ~6x fewer syscalls, +100 ms)", 1},

@@ -233,8 +233,10 @@ static void publish_begin(struct live_conn *c)
     snprintf(st->publisher_peer, sizeof(st->publisher_peer), "%s", c->peer);
     c->publish_active = 1;
     fanout_stream_clear_cache(&st->fanout);
-    for (struct fanout_player *p = st->fanout.players; p; p = p->next)
+    for (struct fanout_player *p = st->fanout.players; p; p = p->next) {
         p->wait_key = 1;
+        p->live_from_set = 0; /* a new publisher's clock may start anywhere */
+    }
     notify_players(st, "NetStream.Play.PublishNotify", st->key);
     srv->stats.publishes++;
     LOG_INFO("publish start stream=%s id=%llu peer=%s epoch=%u", st->key, (unsigned long long)c->id, c->peer,

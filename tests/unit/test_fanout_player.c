@@ -490,6 +490,67 @@ Test(player, drop_queue_keeps_partly_written_head)
     cr_assert_eq(fanout_frame_live_count(), live0);
 }
 
+/* player_max_delay: a player max_queue_ms behind live loses its queued media
+ * (not just the newest frame, which would leave it reading ever older
+ * frames) and resumes at the next keyframe; codec headers and a partly
+ * written head stay, and a partly written head does not count as behind. */
+Test(player, time_bound_drops_the_queue)
+{
+    long live0 = fanout_frame_live_count();
+    struct fanout_frame *hdr = mk(FANOUT_VIDEO, FANOUT_FLAG_SEQ_HEADER, 0, 40);
+    struct fanout_frame *k0 = mk(FANOUT_VIDEO, FANOUT_FLAG_KEY, 0, 300);
+    struct fanout_frame *v1 = mk(FANOUT_VIDEO, 0, 500, 100), *a1 = mk(FANOUT_AUDIO, 0, 900, 30);
+    struct fanout_frame *v2 = mk(FANOUT_VIDEO, 0, 1001, 100), *a2 = mk(FANOUT_AUDIO, 0, 1020, 30);
+    struct fanout_frame *k2 = mk(FANOUT_VIDEO, FANOUT_FLAG_KEY, 2000, 300);
+    struct fanout_frame *v3 = mk(FANOUT_VIDEO, 0, 2500, 100);
+    struct fanout_player p;
+    cr_assert_eq(fanout_player_init(&p, 64, 1 << 20, 1 << 16, 0), ST_OK);
+    p.max_queue_ms = 1000;
+    fanout_player_enqueue(&p, hdr, 1);
+    fanout_player_enqueue(&p, k0, 1);
+    fanout_player_enqueue(&p, v1, 2);
+    fanout_player_enqueue(&p, a1, 2);
+    cr_assert_eq(p.count, 4);
+    cr_assert_eq(p.frames_dropped, 0);
+    /* 1001 ms after the oldest queued media: all media goes, v2 too. */
+    fanout_player_enqueue(&p, v2, 3);
+    cr_assert_eq(p.count, 1);
+    cr_assert_eq(p.ring[p.head], hdr);
+    cr_assert_eq(p.queued_bytes, hdr->rtmp_len);
+    cr_assert_eq(p.frames_dropped, 4);
+    cr_assert_eq(p.wait_key, 1);
+    cr_assert_neq(p.behind_since_ms, 0);
+    cr_assert_eq(k0->refs, 1);
+    /* Audio and the next keyframe go in again. */
+    fanout_player_enqueue(&p, a2, 4);
+    fanout_player_enqueue(&p, k2, 4);
+    cr_assert_eq(p.count, 3);
+    cr_assert_eq(p.wait_key, 0);
+    /* Write the header, a2 and part of k2: k2 is on its way out. */
+    struct sink s;
+    sink_init(&s, hdr->rtmp_len + a2->rtmp_len + 10);
+    cr_assert_eq(fanout_player_flush(&p, sink_writev, &s), ST_AGAIN);
+    cr_assert_eq(p.count, 1);
+    cr_assert_eq(p.head_off, 10);
+    /* v3 is 1480 ms after a2 but only 500 after k2, which is partly written
+     * and not counted: it is queued. */
+    fanout_player_enqueue(&p, v3, 5);
+    cr_assert_eq(p.count, 2);
+    cr_assert_eq(p.frames_dropped, 4);
+    s.budget = SIZE_MAX;
+    cr_assert_eq(fanout_player_flush(&p, sink_writev, &s), ST_OK);
+    cr_assert_eq(p.count, 0);
+    cr_assert_eq(s.got.len, hdr->rtmp_len + a2->rtmp_len + k2->rtmp_len + v3->rtmp_len);
+    fanout_player_free(&p);
+    buf_free(&s.got);
+    struct fanout_frame *all[] = {hdr, k0, v1, a1, v2, a2, k2, v3};
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(all[i]->refs, 1);
+        fanout_frame_unref(all[i]);
+    }
+    cr_assert_eq(fanout_frame_live_count(), live0);
+}
+
 Test(player, want_audio_video)
 {
     long live0 = fanout_frame_live_count();

@@ -336,3 +336,33 @@ Test(stream, metadata_replaced_by_latest)
     fanout_frame_unref(h2);
     cr_assert_eq(fanout_frame_live_count(), live0);
 }
+
+/* A late joiner's start-up GOP is behind live by design: it must not count
+ * against player_max_delay, or a long GOP would be dropped on the first live
+ * frame and fast start lost; frames that arrive live afterwards do count. */
+Test(stream, startup_gop_exempt_from_time_bound)
+{
+    struct fanout_stream s;
+    cr_assert_eq(fanout_stream_init(&s, 1000, 1 << 22), ST_OK);
+    push(&s, FANOUT_VIDEO, FANOUT_FLAG_SEQ_HEADER, 0, 30);
+    push(&s, FANOUT_VIDEO, FANOUT_FLAG_KEY, 1000, 100);
+    for (uint32_t ts = 1040; ts <= 6000; ts += 40)
+        push(&s, FANOUT_VIDEO, 0, ts, 20); /* a 5 s GOP */
+    struct fanout_player p;
+    player(&p);
+    p.max_queue_ms = 1000;
+    fanout_stream_add_player(&s, &p, 1);
+    uint32_t startup = p.count;
+    cr_assert_gt(startup, 100);
+    push(&s, FANOUT_VIDEO, 0, 6040, 20); /* first live frame: 5 s after the keyframe */
+    cr_assert_eq(p.count, startup + 1, "the start-up GOP was dropped");
+    cr_assert_eq(p.frames_dropped, 0);
+    /* Live frames piling up for more than max_queue_ms do trigger the drop. */
+    for (uint32_t ts = 6080; ts <= 7200; ts += 40)
+        push(&s, FANOUT_VIDEO, 0, ts, 20);
+    cr_assert_gt(p.frames_dropped, 0, "live backlog over max_queue_ms not dropped");
+    fanout_stream_remove_player(&s, &p);
+    fanout_player_free(&p);
+    fanout_stream_free(&s);
+    cr_assert_eq(fanout_frame_live_count(), live0);
+}
