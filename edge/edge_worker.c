@@ -108,7 +108,7 @@ static void on_message(void *ctx, const struct cluster_wire_header *h, const uin
     ev_timer_stop(w->loop, &es->wait);
     if (h->kind == CLUSTER_KIND_EOS) {
         LOG_INFO("edge: stream=%s publisher left (epoch %u); players stay", es->st->key, h->epoch);
-        live_server_notify_players(&w->srv, es->st, "NetStream.Play.UnpublishNotify", es->st->key, 0);
+        live_server_mark_unpublished(&w->srv, es->st);
         es->need_rebase = es->have_ts;
         return;
     }
@@ -122,6 +122,7 @@ static void on_message(void *ctx, const struct cluster_wire_header *h, const uin
         }
         es->epoch = h->epoch;
         es->st->epoch = h->epoch;
+        live_server_mark_published(&w->srv, es->st);
         es->need_rebase = es->have_ts;
     }
     if (h->flags & CLUSTER_FLAG_SEQ_HEADER)

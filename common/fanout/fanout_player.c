@@ -77,7 +77,7 @@ static int ring_grow(struct fanout_player *p)
  * skipped). A timeline that went backwards (new publisher) counts as 0. */
 static int queued_too_long(const struct fanout_player *p, const struct fanout_frame *f)
 {
-    if (p->max_queue_ms == 0)
+    if (p->max_queue_ms == 0 || !p->blocked)
         return 0;
     /* A partly written head is on its way out and cannot be dropped. */
     for (uint32_t i = p->head_off > 0 ? 1 : 0; i < p->count; i++) {
@@ -257,6 +257,7 @@ int fanout_player_flush(struct fanout_player *p, fanout_writev_cb cb, void *ctx)
             nframes++;
         }
         if (n == 0) {
+            p->blocked = 0;
             /* The handshake leaves a 4 KiB buffer behind: give it back, a
              * player's later private bytes are a few status messages. */
             if (p->ctrl.cap > 1024)
@@ -290,7 +291,9 @@ int fanout_player_flush(struct fanout_player *p, fanout_writev_cb cb, void *ctx)
         consume_frames(p, &written, UINT32_MAX);
         /* A short write means the socket is full; a full one may leave
          * frames beyond FANOUT_IOV_MAX, so go round again. */
-        if (rc == ST_AGAIN || offered_written < offered)
+        if (rc == ST_AGAIN || offered_written < offered) {
+            p->blocked = 1;
             return ST_AGAIN;
+        }
     }
 }

@@ -55,6 +55,9 @@ struct fanout_player {
     uint32_t live_from_ts; /* the live edge when the player joined: the start-up
                               GOP before it does not count against max_queue_ms */
     int live_from_set;
+    int blocked;           /* the last flush found the socket full: only a
+                              blocked player counts as behind (a burst queued
+                              within one loop turn is not) */
     uint32_t max_behind_ms;
 
     struct buf ctrl;    /* private bytes */

@@ -34,6 +34,9 @@ static const struct config_directive live_directives[] = {
      "a player that keeps dropping frames this long is disconnected", 1},
     {"player_max_delay", CONFIG_MS, F(player_max_delay), "1s", 0, 3600000,
      "media time queued per player before frames are dropped (0: only player_max_queue applies)", 1},
+    {"unpublish_wait", CONFIG_MS, F(unpublish_wait), "10s", 0, 3600000,
+     "when a publisher leaves, players wait this long for it (or a new one) before they are sent "
+     "NetStream.Play.UnpublishNotify, on which ffmpeg-based players stop", 1},
     {"merge_interval", CONFIG_MS, F(merge_interval), "0", 0, 1000,
      "live media is written to players every this many ms (0: at once; 100: ~6x fewer syscalls, +100 ms)", 1},
     {"socket_notsent_lowat", CONFIG_SIZE, F(socket_notsent_lowat), "32k", 0, 67108864,

@@ -30,6 +30,8 @@ struct live_stream {
     uint64_t seq;             /* replication sequence number of the last message sent */
     void *source;             /* edge: the upstream subscription feeding this stream */
     char publisher_peer[64];  /* "ip:port" of the current publisher, "" if none */
+    uint64_t unpublished_ms;  /* when the publisher left (0: live or never published) */
+    int unpublish_notified;   /* players were told (after unpublish_wait) */
     uint64_t bitrate_bps;     /* input bitrate over the last second */
     uint64_t rate_mark_bytes; /* fanout.bytes_in at rate_mark_ms */
     uint64_t rate_mark_ms;

@@ -198,9 +198,12 @@ static void detach_publisher(struct live_conn *c, const char *why)
         gate_done(c, LIVE_AUTH_PUBLISH);
         if (srv->hooks.publish_stopped)
             srv->hooks.publish_stopped(srv->hooks.ctx, st);
-        notify_players(st, "NetStream.Play.UnpublishNotify", st->key);
-        /* Players stay attached for a returning publisher; the caches go,
-         * since a new publisher may bring other codec headers. */
+        /* Players stay attached, and are not told yet: ffmpeg-based players
+         * stop on UnpublishNotify, which would turn an encoder's reconnect
+         * into a player reconnect. The sweep tells them after
+         * unpublish_wait. The caches go: a new publisher may bring other
+         * codec headers. */
+        live_server_mark_unpublished(srv, st);
         fanout_stream_clear_cache(&st->fanout);
     }
     live_registry_release(&srv->registry, st);
@@ -237,6 +240,7 @@ static void publish_begin(struct live_conn *c)
         p->wait_key = 1;
         p->live_from_set = 0; /* a new publisher's clock may start anywhere */
     }
+    live_server_mark_published(srv, st);
     notify_players(st, "NetStream.Play.PublishNotify", st->key);
     srv->stats.publishes++;
     LOG_INFO("publish start stream=%s id=%llu peer=%s epoch=%u", st->key, (unsigned long long)c->id, c->peer,
@@ -940,10 +944,32 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 }
 
 /* Input bitrate per stream, measured over about a second, for the API. */
+void live_server_mark_unpublished(struct live_server *srv, struct live_stream *st)
+{
+    st->unpublished_ms = live_server_now_ms(srv);
+    st->unpublish_notified = 0;
+}
+
+void live_server_mark_published(struct live_server *srv, struct live_stream *st)
+{
+    st->unpublished_ms = 0;
+    st->unpublish_notified = 0;
+}
+
+/* Per stream, twice a second: input bitrate (for the API) and the players'
+ * UnpublishNotify once the publisher has been gone for unpublish_wait. */
 static void update_bitrates(struct live_server *srv, uint64_t now)
 {
     for (int b = 0; b < LIVE_REGISTRY_BUCKETS; b++) {
         for (struct live_stream *st = srv->registry.buckets[b]; st; st = st->next) {
+            if (st->unpublished_ms && !st->unpublish_notified &&
+                now - st->unpublished_ms >= (uint64_t)srv->settings->unpublish_wait) {
+                st->unpublish_notified = 1;
+                if (st->fanout.nplayers)
+                    LOG_INFO("stream %s: no publisher for %ld ms; telling %u players", st->key,
+                             srv->settings->unpublish_wait, st->fanout.nplayers);
+                notify_players(st, "NetStream.Play.UnpublishNotify", st->key);
+            }
             if (st->rate_mark_ms == 0) {
                 st->rate_mark_ms = now;
                 st->rate_mark_bytes = st->fanout.bytes_in;

@@ -43,6 +43,7 @@ struct live_settings {
     size_t socket_notsent_lowat; /* TCP_NOTSENT_LOWAT per connection, 0 = kernel default */
     long player_max_delay;      /* ms of media queued per player before dropping, 0 = bytes only */
     long merge_interval;        /* ms between flushes of live media, 0 = every loop turn */
+    long unpublish_wait;        /* ms players wait for a returning publisher before UnpublishNotify */
     long gop_cache_frames;      /* frames in the GOP cache, 0 = no GOP cache */
     size_t gop_cache_bytes;
     long max_connections;       /* total connections accepted */
@@ -183,6 +184,12 @@ void live_server_notify_players(struct live_server *srv, struct live_stream *st,
 /* Record the codec configuration of a sequence header (type 8 or 9 FLV
  * body) in st->video / st->audio, for the API and logs. */
 void live_server_note_codec(struct live_stream *st, uint8_t type, const uint8_t *body, uint32_t len);
+
+/* The stream's publisher left / a publisher (or upstream epoch) is back:
+ * players hear NetStream.Play.UnpublishNotify only if it stays gone for
+ * unpublish_wait (checked by the server's sweep). */
+void live_server_mark_unpublished(struct live_server *srv, struct live_stream *st);
+void live_server_mark_published(struct live_server *srv, struct live_stream *st);
 
 /* Deliver a frame from an upstream source (edge) to st's players. */
 void live_server_push(struct live_server *srv, struct live_stream *st, struct fanout_frame *f);

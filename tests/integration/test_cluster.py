@@ -209,6 +209,10 @@ class Cluster(cluster.ClusterTestCase):
         p = self.publish(o, 'd', wait_node=e)
         rec = self.recorder(e, 'd')
         rec.wait_video_count(50, 10)
+        # A real ffmpeg player too: it stops on UnpublishNotify, so it only
+        # gets all its frames if the edge keeps quiet while the encoder
+        # reconnects (unpublish_wait).
+        dec = self.decoder(e, 'd', frames=200, timeout=40)
         t_kill = time.monotonic()
         p.stop(signal.SIGKILL)
         time.sleep(1.0)
@@ -220,11 +224,33 @@ class Cluster(cluster.ClusterTestCase):
             (t_key - t_kill) * 1000)
         self.assertIsNone(rec.closed_at, 'player connection closed: %r' % rec.error)
         self.assert_monotonic(rec)
-        self.assertIn('NetStream.Play.UnpublishNotify', [s for _, s in rec.status],
-                      'players should hear the publisher left')
+        self.assertNotIn('NetStream.Play.UnpublishNotify', [s for _, s in rec.status],
+                         'players were told the publisher left although it came back within unpublish_wait')
+        d = dec.result()
+        self.assertGreaterEqual(d.frames, 200, 'ffmpeg player stopped across the publisher restart: %r' % (d,))
         self.assertIsNotNone(e.wait_log(r'edge: stream=live/d epoch 1 -> 2, rebasing', 1),
                              'the edge did not see the new epoch in-band')
         self.assertEqual(r.hgetall('sc:stream:live/d').get('epoch'), '2')
+
+    def test_06b_publisher_gone_for_good(self):
+        """Players hear UnpublishNotify once the publisher has been gone for
+        unpublish_wait, and not before."""
+        r, (o,), (e,) = self.small(edge_sets={'unpublish_wait': '1500ms'})
+        p = self.publish(o, 'g', wait_node=e)
+        rec = self.recorder(e, 'g')
+        rec.wait_video_count(25, 10)
+        t_kill = time.monotonic()
+        p.stop(signal.SIGKILL)
+        deadline = time.monotonic() + 8
+        told = None
+        while time.monotonic() < deadline and told is None:
+            told = next((t for t, s in rec.status if s == 'NetStream.Play.UnpublishNotify'), None)
+            time.sleep(0.1)
+        self.assertIsNotNone(told, 'players never heard the publisher left')
+        waited = told - t_kill
+        say('UnpublishNotify %.0f ms after the publisher died (unpublish_wait 1500 ms)', waited * 1000)
+        self.assertGreater(waited, 1.2, 'players were told before unpublish_wait')
+        self.assertIsNone(rec.closed_at, 'player connection closed: %r' % rec.error)
 
     def test_07_edge_worker_killed_is_restarted(self):
         r, (o,), (e,) = self.small()

@@ -506,6 +506,7 @@ Test(player, time_bound_drops_the_queue)
     struct fanout_player p;
     cr_assert_eq(fanout_player_init(&p, 64, 1 << 20, 1 << 16, 0), ST_OK);
     p.max_queue_ms = 1000;
+    p.blocked = 1; /* the socket is full: the player is behind */
     fanout_player_enqueue(&p, hdr, 1);
     fanout_player_enqueue(&p, k0, 1);
     fanout_player_enqueue(&p, v1, 2);
@@ -659,4 +660,26 @@ Test(frame, refcount)
     fanout_frame_unref(f);
     cr_assert_eq(fanout_frame_live_count(), live0);
     fanout_frame_unref(NULL);
+}
+
+/* A burst queued within one loop turn (a publisher sending its backlog at
+ * once) is not a slow player: the time bound waits for a full socket. */
+Test(player, time_bound_ignores_bursts_to_a_keeping_up_player)
+{
+    long live0 = fanout_frame_live_count();
+    struct fanout_player p;
+    cr_assert_eq(fanout_player_init(&p, 256, 1 << 22, 1 << 16, 0), ST_OK);
+    p.max_queue_ms = 1000;
+    struct fanout_frame *k = mk(FANOUT_VIDEO, FANOUT_FLAG_KEY, 0, 300);
+    fanout_player_enqueue(&p, k, 1);
+    fanout_frame_unref(k);
+    for (uint32_t ts = 40; ts <= 3000; ts += 40) {
+        struct fanout_frame *f = mk(FANOUT_VIDEO, 0, ts, 50);
+        fanout_player_enqueue(&p, f, 1);
+        fanout_frame_unref(f);
+    }
+    cr_assert_eq(p.frames_dropped, 0, "a 3 s burst to a player whose socket takes it was dropped");
+    cr_assert_eq(p.count, 1 + 3000 / 40);
+    fanout_player_free(&p);
+    cr_assert_eq(fanout_frame_live_count(), live0);
 }
