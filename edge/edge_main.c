@@ -8,6 +8,7 @@
 #include "core/cli.h"
 #include "core/log.h"
 #include "core/status.h"
+#include "net/net_tls.h"
 #include "edge_config.h"
 #include "edge_worker.h"
 
@@ -84,6 +85,19 @@ int main(int argc, char **argv)
         gethostname(host, sizeof(host) - 1);
         const char *port = strrchr(cfg.live.rtmp_listen, ':');
         snprintf(edge_id, sizeof(edge_id), "edge-%s-%s", host, port ? port + 1 : "1935");
+    }
+
+    /* A bad certificate would make every worker fail at start and be
+     * restarted forever: check it once here and refuse to start. */
+    if ((cfg.live.rtmps_listen && cfg.live.rtmps_listen[0]) || (cfg.https_listen && cfg.https_listen[0])) {
+        struct net_tls_context *tls = NULL;
+        char err[512];
+        if (net_tls_context_new(&tls, cfg.live.tls_cert, cfg.live.tls_key, err, sizeof(err)) != ST_OK) {
+            fprintf(stderr, "edge: %s\n", err);
+            config_free(table, n, &cfg);
+            return 1;
+        }
+        net_tls_context_free(tls);
     }
 
     /* Signals are blocked except inside sigsuspend, so none is lost between

@@ -296,6 +296,17 @@ class ClusterTLS(cluster.ClusterTestCase):
         self.assertTrue(edge.wait_log(r'session start id=\d+ peer=\S+ transport=tls', 1))
         self.assertTrue(edge.alive() and origin.alive())
 
+    def test_edge_refuses_to_start_with_a_bad_certificate(self):
+        """The master checks the certificate before forking: workers would
+        otherwise fail at start and be restarted forever."""
+        r = harness.run([cluster.edge_binary(), '--listen', '127.0.0.1:%d' % harness.free_port(),
+                         '--set', 'rtmps_listen=127.0.0.1:%d' % harness.free_port(),
+                         '--set', 'tls_cert=/nonexistent/cert.pem', '--set', 'tls_key=/nonexistent/key.pem',
+                         '--set', 'redis=127.0.0.1:1'], 10)
+        out = (r.stdout + r.stderr).decode('utf-8', 'replace')
+        self.assertNotEqual(r.returncode, 0, out)
+        self.assertIn('tls_cert /nonexistent/cert.pem', out)
+
 
 if __name__ == '__main__':
     cluster.main(limit=175)
