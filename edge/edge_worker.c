@@ -342,7 +342,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
             if (!es || es->lookup_pending || now - es->last_lookup_ms < (uint64_t)w->cfg->stale_after)
                 continue;
             int silent = !es->sub_active || now - es->sub.last_message_ms > (uint64_t)w->cfg->stale_after;
-            if (silent && st->fanout.nplayers > 0)
+            if (silent && live_stream_watched(st))
                 start_lookup(es);
         }
     }

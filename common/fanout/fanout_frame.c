@@ -20,6 +20,10 @@ struct fanout_frame *fanout_frame_new(uint8_t kind, uint8_t flags, uint32_t time
     f->kind = kind;
     f->flags = flags;
     f->timestamp = timestamp;
+    f->source_ts = timestamp;
+    f->segment = 0;
+    f->epoch = 0;
+    f->wall_ms = 0;
     f->body_len = body_len;
     f->rtmp_len = (uint32_t)rtmp_len;
     f->body = (uint8_t *)(f + 1);

@@ -25,7 +25,8 @@ enum fanout_frame_kind { FANOUT_AUDIO = 8, FANOUT_VIDEO = 9, FANOUT_DATA = 18 };
 enum {
     FANOUT_FLAG_KEY = 1,        /* video keyframe (GOP start) */
     FANOUT_FLAG_SEQ_HEADER = 2, /* codec configuration (AVC/HEVC/AAC sequence header) */
-    FANOUT_FLAG_METADATA = 4    /* onMetaData data message */
+    FANOUT_FLAG_METADATA = 4,   /* onMetaData data message */
+    FANOUT_FLAG_SEG_START = 8   /* keyframe that opens HLS segment `segment` */
 };
 
 struct fanout_frame {
@@ -33,6 +34,13 @@ struct fanout_frame {
     uint8_t kind;         /* enum fanout_frame_kind (= RTMP/FLV type) */
     uint8_t flags;        /* FANOUT_FLAG_* */
     uint32_t timestamp;   /* ms, the publisher's (or rebased) timeline */
+    /* Stamped where the stream is ingested (origin) and replicated as is, so
+     * every node segments it the same way (DESIGN.md 8, hls_segment_clock.h).
+     * Zero on frames that carry no stamp. */
+    uint32_t source_ts;   /* ms, the ingesting node's timeline (never rebased) */
+    uint32_t segment;     /* HLS segment this frame belongs to, 0 = none yet */
+    uint32_t epoch;       /* replication epoch the frame was published in */
+    uint64_t wall_ms;     /* ingest wall clock, Unix ms (program date-time) */
     uint32_t body_len;
     uint32_t rtmp_len;
     uint8_t *body;        /* FLV tag body, inside this allocation */
@@ -40,7 +48,9 @@ struct fanout_frame {
 };
 
 /* Build a frame; chunk_size is the output chunk size used for frame->rtmp.
- * Returns NULL on allocation failure. */
+ * The HLS stamps start as source_ts = timestamp and the rest zero; the
+ * creator sets them before sharing the frame. Returns NULL on allocation
+ * failure. */
 struct fanout_frame *fanout_frame_new(uint8_t kind, uint8_t flags, uint32_t timestamp, const uint8_t *body,
                                       uint32_t body_len, uint32_t chunk_size);
 

@@ -31,6 +31,9 @@ void fanout_stream_clear_cache(struct fanout_stream *s)
     fanout_frame_unref(s->video_header);
     fanout_frame_unref(s->audio_header);
     s->metadata = s->video_header = s->audio_header = NULL;
+    for (struct fanout_tap *t = s->taps; t; t = t->next)
+        if (t->clear)
+            t->clear(t);
 }
 
 void fanout_stream_free(struct fanout_stream *s)
@@ -75,6 +78,8 @@ void fanout_stream_push(struct fanout_stream *s, struct fanout_frame *f, uint64_
         replace(f->kind == FANOUT_VIDEO ? &s->video_header : &s->audio_header, f);
     else if (f->kind != FANOUT_DATA)
         gop_add(s, f);
+    for (struct fanout_tap *t = s->taps; t; t = t->next)
+        t->frame(t, f);
     for (struct fanout_player *p = s->players; p; p = p->next)
         fanout_player_enqueue(p, f, now_ms);
 }
@@ -116,4 +121,20 @@ void fanout_stream_remove_player(struct fanout_stream *s, struct fanout_player *
     p->prev = p->next = NULL;
     p->stream = NULL;
     s->nplayers--;
+}
+
+void fanout_stream_add_tap(struct fanout_stream *s, struct fanout_tap *t)
+{
+    t->next = s->taps;
+    s->taps = t;
+}
+
+void fanout_stream_remove_tap(struct fanout_stream *s, struct fanout_tap *t)
+{
+    for (struct fanout_tap **pp = &s->taps; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            t->next = NULL;
+            return;
+        }
 }

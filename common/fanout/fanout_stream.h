@@ -25,6 +25,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A tap sees every frame pushed to the stream, after the caches took it and
+ * before players get it: outputs that encode frames once per stream (HLS
+ * renditions, RTP packetizers, recorders) hang off a stream as taps instead
+ * of as players. The tap is owned by whoever added it; it must be removed
+ * before it is freed, and never from inside its own callbacks. `clear` (may
+ * be NULL) runs when the caches are cleared (publisher gone). */
+struct fanout_tap {
+    void (*frame)(struct fanout_tap *t, struct fanout_frame *f);
+    void (*clear)(struct fanout_tap *t);
+    struct fanout_tap *next;
+};
+
 struct fanout_stream {
     struct fanout_frame *metadata;
     struct fanout_frame *video_header;
@@ -36,6 +48,7 @@ struct fanout_stream {
 
     struct fanout_player *players;
     uint32_t nplayers;
+    struct fanout_tap *taps;
 
     uint64_t frames_in;
     uint64_t bytes_in;
@@ -53,6 +66,11 @@ void fanout_stream_push(struct fanout_stream *s, struct fanout_frame *f, uint64_
 /* Attach a player and queue the start-up frames for it. */
 void fanout_stream_add_player(struct fanout_stream *s, struct fanout_player *p, uint64_t now_ms);
 void fanout_stream_remove_player(struct fanout_stream *s, struct fanout_player *p);
+
+/* Add/remove a tap (see struct fanout_tap). Adding replays nothing: a tap
+ * that wants the codec headers or the GOP reads them from the stream. */
+void fanout_stream_add_tap(struct fanout_stream *s, struct fanout_tap *t);
+void fanout_stream_remove_tap(struct fanout_stream *s, struct fanout_tap *t);
 
 /* Forget metadata, codec headers and the GOP (publisher gone); players stay. */
 void fanout_stream_clear_cache(struct fanout_stream *s);

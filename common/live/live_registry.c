@@ -67,7 +67,7 @@ struct live_stream *live_registry_get(struct live_registry *r, const char *key)
 
 void live_registry_release(struct live_registry *r, struct live_stream *s)
 {
-    if (s->publisher || s->source || s->fanout.nplayers > 0)
+    if (s->publisher || s->source || live_stream_watched(s))
         return;
     struct live_stream **pp = &r->buckets[key_hash(s->key)];
     while (*pp && *pp != s)

@@ -29,6 +29,8 @@ struct live_stream {
     uint32_t epoch;           /* replication epoch (origin: from the directory claim) */
     uint64_t seq;             /* replication sequence number of the last message sent */
     void *source;             /* edge: the upstream subscription feeding this stream */
+    uint32_t holds;           /* non-RTMP viewers (HLS, HTTP-FLV, RTSP, recorders,
+                                 relays) keeping the stream: live_server_hold */
     char publisher_peer[64];  /* "ip:port" of the current publisher, "" if none */
     uint64_t unpublished_ms;  /* when the publisher left (0: live or never published) */
     int unpublish_notified;   /* players were told (after unpublish_wait) */
@@ -53,7 +55,9 @@ void live_registry_free(struct live_registry *r);
 struct live_stream *live_registry_find(struct live_registry *r, const char *key);
 /* Find or create; NULL on allocation failure. */
 struct live_stream *live_registry_get(struct live_registry *r, const char *key);
-/* Free the stream if it has neither publisher nor players. */
+/* Whether anything watches the stream (RTMP players or holds). */
+static inline int live_stream_watched(const struct live_stream *s) { return s->fanout.nplayers > 0 || s->holds > 0; }
+/* Free the stream if it has neither publisher, source, players nor holds. */
 void live_registry_release(struct live_registry *r, struct live_stream *s);
 
 #endif

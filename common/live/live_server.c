@@ -221,7 +221,27 @@ static void detach_player(struct live_conn *c)
         c->play_active = 0;
         gate_done(c, LIVE_AUTH_PLAY);
     }
-    if (st->fanout.nplayers == 0 && srv->hooks.stream_unwatched)
+    if (!live_stream_watched(st) && srv->hooks.stream_unwatched)
+        srv->hooks.stream_unwatched(srv->hooks.ctx, st);
+    live_registry_release(&srv->registry, st);
+}
+
+struct live_stream *live_server_hold(struct live_server *srv, const char *key)
+{
+    struct live_stream *st = live_registry_get(&srv->registry, key);
+    if (!st)
+        return NULL;
+    st->holds++;
+    if (srv->hooks.play_started)
+        srv->hooks.play_started(srv->hooks.ctx, st);
+    return st;
+}
+
+void live_server_unhold(struct live_server *srv, struct live_stream *st)
+{
+    if (st->holds > 0)
+        st->holds--;
+    if (!live_stream_watched(st) && srv->hooks.stream_unwatched && !srv->stopping)
         srv->hooks.stream_unwatched(srv->hooks.ctx, st);
     live_registry_release(&srv->registry, st);
 }

@@ -194,6 +194,14 @@ void live_server_mark_published(struct live_server *srv, struct live_stream *st)
 /* Deliver a frame from an upstream source (edge) to st's players. */
 void live_server_push(struct live_server *srv, struct live_stream *st, struct fanout_frame *f);
 
+/* Keep the stream `key` ("app/name") alive for a viewer that is not an RTMP
+ * player (HLS, HTTP-FLV, RTSP, a recorder, a relay): it exists and is fed
+ * (an edge subscribes upstream, as for a player: the play_started hook
+ * runs) until the matching unhold. NULL on allocation failure. The pointer
+ * stays valid until that unhold. */
+struct live_stream *live_server_hold(struct live_server *srv, const char *key);
+void live_server_unhold(struct live_server *srv, struct live_stream *st);
+
 /* Stop accepting connections (drain); existing sessions go on. */
 void live_server_stop_accepting(struct live_server *srv);
 
