@@ -25,7 +25,7 @@ static const struct config_directive edge_directives[] = {
     {"log_level", CONFIG_LOG_LEVEL, E(log_level), "info", 0, 0, "debug, info, warn or error", 1},
 };
 
-#define EDGE_TABLE_MAX 128
+#define EDGE_TABLE_MAX 192
 
 const struct config_directive *edge_config_table(size_t *n)
 {

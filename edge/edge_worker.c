@@ -153,6 +153,12 @@ static void on_message(void *ctx, const struct cluster_wire_header *h, const uin
     struct fanout_frame *f = fanout_frame_new(h->kind, h->flags, (uint32_t)ts, body, len, (uint32_t)w->cfg->live.chunk_size);
     if (!f)
         return;
+    /* The origin's stamps go on unchanged (never rebased): HLS on every
+     * edge segments from them identically. */
+    f->source_ts = h->timestamp;
+    f->segment = h->segment;
+    f->epoch = h->epoch;
+    f->wall_ms = h->wall_ms;
     live_server_push(&w->srv, es->st, f);
     fanout_frame_unref(f);
 }

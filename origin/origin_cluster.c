@@ -120,7 +120,9 @@ static void to_message(struct fanout_frame *f, struct cluster_message *m)
 {
     m->kind = f->kind;
     m->flags = f->flags; /* FANOUT_FLAG_* and CLUSTER_FLAG_* share values */
-    m->timestamp = f->timestamp;
+    m->timestamp = f->source_ts;
+    m->segment = f->segment;
+    m->wall_ms = f->wall_ms;
     m->body = f->body;
     m->length = f->body_len;
     m->release = frame_release;

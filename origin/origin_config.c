@@ -29,7 +29,7 @@ static const struct config_directive origin_directives[] = {
     {"log_level", CONFIG_LOG_LEVEL, O(log_level), "info", 0, 0, "debug, info, warn or error", 1},
 };
 
-#define ORIGIN_TABLE_MAX 128
+#define ORIGIN_TABLE_MAX 192
 
 const struct config_directive *origin_config_table(size_t *n)
 {

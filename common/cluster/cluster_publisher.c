@@ -50,7 +50,9 @@ static int send_header(void *sock, const struct cluster_message *m, uint32_t epo
                                     .timestamp = m->timestamp,
                                     .epoch = epoch,
                                     .seq = seq,
-                                    .length = m->length};
+                                    .length = m->length,
+                                    .segment = m->segment,
+                                    .wall_ms = m->wall_ms};
     cluster_wire_header_encode(hdr, &h);
     return zmq_send(sock, hdr, sizeof(hdr), flags) < 0 ? ST_ERROR : ST_OK;
 }

@@ -28,6 +28,8 @@ struct cluster_message {
     uint8_t kind;
     uint8_t flags;
     uint32_t timestamp;
+    uint32_t segment;   /* HLS stamps, see cluster_wire.h */
+    uint64_t wall_ms;
     const uint8_t *body;
     uint32_t length;
     /* Called once when ZeroMQ no longer needs body (data = body), possibly

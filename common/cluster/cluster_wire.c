@@ -19,7 +19,8 @@
 
 #include <string.h>
 
-#define CLUSTER_WIRE_FLAGS_KNOWN (CLUSTER_FLAG_KEY | CLUSTER_FLAG_SEQ_HEADER | CLUSTER_FLAG_METADATA)
+#define CLUSTER_WIRE_FLAGS_KNOWN                                                                                \
+    (CLUSTER_FLAG_KEY | CLUSTER_FLAG_SEQ_HEADER | CLUSTER_FLAG_METADATA | CLUSTER_FLAG_SEG_START)
 
 static void put_u16(uint8_t *p, uint16_t v)
 {
@@ -107,6 +108,8 @@ void cluster_wire_header_encode(uint8_t dst[CLUSTER_WIRE_HEADER_SIZE], const str
     put_u32(dst + 8, h->epoch);
     put_u64(dst + 12, h->seq);
     put_u32(dst + 20, h->length);
+    put_u32(dst + 24, h->segment);
+    put_u64(dst + 32, h->wall_ms);
 }
 
 int cluster_wire_header_decode(const void *src, size_t len, size_t payload_len, struct cluster_wire_header *h,
@@ -124,7 +127,7 @@ int cluster_wire_header_decode(const void *src, size_t len, size_t payload_len, 
         return fail(err, "cluster header: unknown kind");
     if (p[2] & ~CLUSTER_WIRE_FLAGS_KNOWN)
         return fail(err, "cluster header: unknown flags");
-    if (p[3] || !all_zero(p + 24, 8))
+    if (p[3] || !all_zero(p + 28, 4))
         return fail(err, "cluster header: reserved bytes not zero");
     uint32_t length = get_u32(p + 20);
     if ((uint64_t)length != (uint64_t)payload_len)
@@ -138,6 +141,8 @@ int cluster_wire_header_decode(const void *src, size_t len, size_t payload_len, 
     h->epoch = get_u32(p + 8);
     h->seq = get_u64(p + 12);
     h->length = length;
+    h->segment = get_u32(p + 24);
+    h->wall_ms = get_u64(p + 32);
     return ST_OK;
 }
 

@@ -13,13 +13,19 @@
  *   0  u8   version (CLUSTER_WIRE_VERSION; a receiver rejects any other)
  *   1  u8   kind: 8 audio, 9 video, 18 data (FLV tag types), or a control
  *           kind: CLUSTER_KIND_EOS (publisher gone)
- *   2  u8   flags: CLUSTER_FLAG_KEY, _SEQ_HEADER, _METADATA
+ *   2  u8   flags: CLUSTER_FLAG_KEY, _SEQ_HEADER, _METADATA, _SEG_START
  *   3  u8   reserved, 0
  *   4  u32  timestamp (dts, ms, the publisher's timeline)
  *   8  u32  epoch: changes on every new publish or takeover of the stream
  *   12 u64  seq: per stream and epoch, +1 per message, first is 1
  *   20 u32  payload length (must equal frame 2's size)
- *   24 ..31 reserved, 0
+ *   24 u32  HLS segment the message belongs to (0 = none yet); a keyframe
+ *           with CLUSTER_FLAG_SEG_START opens it (hls_segment_clock.h)
+ *   28 u32  reserved, 0
+ *   32 u64  ingest wall clock, Unix ms (HLS program date-time)
+ *
+ * Version 2 added bytes 24..39 (segment stamps): every node of a cluster
+ * must run the same version; a mismatch is rejected with a log line.
  *
  * Snapshot (DEALER -> ROUTER), asked by an edge after it subscribed:
  *   request:  ["SNAP"] [topic]
@@ -40,8 +46,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLUSTER_WIRE_VERSION 1
-#define CLUSTER_WIRE_HEADER_SIZE 32
+#define CLUSTER_WIRE_VERSION 2
+#define CLUSTER_WIRE_HEADER_SIZE 40
 #define CLUSTER_WIRE_SNAP_HEADER_SIZE 24
 #define CLUSTER_WIRE_TOPIC_MAX 512 /* including the NUL */
 
@@ -52,7 +58,7 @@ enum {
     CLUSTER_KIND_EOS = 0x40 /* end of stream: the publisher left (payload empty) */
 };
 
-enum { CLUSTER_FLAG_KEY = 1, CLUSTER_FLAG_SEQ_HEADER = 2, CLUSTER_FLAG_METADATA = 4 };
+enum { CLUSTER_FLAG_KEY = 1, CLUSTER_FLAG_SEQ_HEADER = 2, CLUSTER_FLAG_METADATA = 4, CLUSTER_FLAG_SEG_START = 8 };
 
 enum { CLUSTER_SNAP_OK = 0, CLUSTER_SNAP_NOT_FOUND = 1 };
 
@@ -64,6 +70,8 @@ struct cluster_wire_header {
     uint32_t epoch;
     uint64_t seq;
     uint32_t length;
+    uint32_t segment;
+    uint64_t wall_ms;
 };
 
 struct cluster_wire_snap_header {

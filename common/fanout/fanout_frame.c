@@ -3,10 +3,29 @@
 #include "rtmp/rtmp_chunk_writer.h"
 #include "rtmp/rtmp_message.h"
 
+#include "core/buf.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static atomic_long fanout_frames_live;
+
+static void encode_flv(struct fanout_frame *f)
+{
+    uint32_t tag = 11 + f->body_len;
+    int n = snprintf((char *)f->flv_head, FANOUT_FLV_HEAD_MAX, "%x\r\n", (unsigned)(tag + 4));
+    uint8_t *h = f->flv_head + n;
+    h[0] = f->kind;
+    wr_be24(h + 1, f->body_len);
+    wr_be24(h + 4, f->timestamp & 0xffffff);
+    h[7] = (uint8_t)(f->timestamp >> 24);
+    wr_be24(h + 8, 0);
+    f->flv_head_len = (uint8_t)(n + 11);
+    wr_be32(f->flv_tail, tag);
+    f->flv_tail[4] = '\r';
+    f->flv_tail[5] = '\n';
+}
 
 struct fanout_frame *fanout_frame_new(uint8_t kind, uint8_t flags, uint32_t timestamp, const uint8_t *body,
                                       uint32_t body_len, uint32_t chunk_size)
@@ -32,6 +51,7 @@ struct fanout_frame *fanout_frame_new(uint8_t kind, uint8_t flags, uint32_t time
         memcpy(f->body, body, body_len);
     struct rtmp_message_header h = {.csid = csid, .type = kind, .timestamp = timestamp, .stream_id = RTMP_MEDIA_STREAM_ID};
     rtmp_chunk_writer_encode(f->rtmp, &h, f->body, body_len, chunk_size);
+    encode_flv(f);
     atomic_fetch_add_explicit(&fanout_frames_live, 1, memory_order_relaxed);
     return f;
 }

@@ -29,6 +29,9 @@ enum {
     FANOUT_FLAG_SEG_START = 8   /* keyframe that opens HLS segment `segment` */
 };
 
+#define FANOUT_FLV_HEAD_MAX 24 /* "%x\r\n" (at most 8 hex digits) + 11 */
+#define FANOUT_FLV_TAIL 6       /* u32 PreviousTagSize + "\r\n" */
+
 struct fanout_frame {
     atomic_int refs;
     uint8_t kind;         /* enum fanout_frame_kind (= RTMP/FLV type) */
@@ -45,7 +48,19 @@ struct fanout_frame {
     uint32_t rtmp_len;
     uint8_t *body;        /* FLV tag body, inside this allocation */
     uint8_t *rtmp;        /* RTMP chunks, inside this allocation */
+    /* HTTP-FLV form, also built once: one HTTP/1.1 chunk per tag, written as
+     * flv_head (chunk-size line + 11-byte tag header), body, flv_tail
+     * (PreviousTagSize + CRLF). */
+    uint8_t flv_head_len;
+    uint8_t flv_head[FANOUT_FLV_HEAD_MAX];
+    uint8_t flv_tail[FANOUT_FLV_TAIL];
 };
+
+/* Bytes of f in its HTTP-FLV form. */
+static inline uint32_t fanout_frame_flv_len(const struct fanout_frame *f)
+{
+    return f->flv_head_len + f->body_len + FANOUT_FLV_TAIL;
+}
 
 /* Build a frame; chunk_size is the output chunk size used for frame->rtmp.
  * The HLS stamps start as source_ts = timestamp and the rest zero; the

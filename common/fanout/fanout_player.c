@@ -38,6 +38,37 @@ void fanout_player_free(struct fanout_player *p)
     buf_free(&p->ctrl);
 }
 
+/* Bytes f takes in this player's wire form. */
+static inline uint32_t frame_len(const struct fanout_player *p, const struct fanout_frame *f)
+{
+    return p->flv ? fanout_frame_flv_len(f) : f->rtmp_len;
+}
+
+/* Add the iovecs of f from byte off of its wire form; returns how many
+ * (at most 3, for HTTP-FLV: head, body, tail). */
+static int frame_iov(const struct fanout_player *p, struct fanout_frame *f, uint32_t off, struct iovec *iov)
+{
+    if (!p->flv) {
+        iov[0].iov_base = f->rtmp + off;
+        iov[0].iov_len = f->rtmp_len - off;
+        return 1;
+    }
+    struct { uint8_t *b; uint32_t len; } part[3] = {
+        {f->flv_head, f->flv_head_len}, {f->body, f->body_len}, {f->flv_tail, FANOUT_FLV_TAIL}};
+    int n = 0;
+    for (int i = 0; i < 3; i++) {
+        if (off >= part[i].len) {
+            off -= part[i].len;
+            continue;
+        }
+        iov[n].iov_base = part[i].b + off;
+        iov[n].iov_len = part[i].len - off;
+        off = 0;
+        n++;
+    }
+    return n;
+}
+
 int fanout_player_pending(const struct fanout_player *p) { return p->count > 0 || p->ctrl_off < p->ctrl.len; }
 
 static void wake_if_idle(struct fanout_player *p, int was_pending)
@@ -121,7 +152,7 @@ static void drop_media(struct fanout_player *p)
             p->ring[(p->head + kept) % p->ring_cap] = f;
             kept++;
         } else {
-            p->queued_bytes -= f->rtmp_len;
+            p->queued_bytes -= frame_len(p, f);
             p->frames_dropped++;
             fanout_frame_unref(f);
         }
@@ -162,7 +193,7 @@ void fanout_player_enqueue(struct fanout_player *p, struct fanout_frame *f, uint
     if (p->count == p->ring_cap)
         ring_grow(p); /* at ring_max (or out of memory) the ring stays full */
     int over = p->count == p->ring_cap ||
-               (!essential && (p->queued_bytes + f->rtmp_len > p->max_bytes || queued_too_long(p, f)));
+               (!essential && (p->queued_bytes + frame_len(p, f) > p->max_bytes || queued_too_long(p, f)));
     if (over) {
         if (essential && p->count == p->ring_cap) {
             /* Cannot even queue codec headers: this player is hopeless. */
@@ -181,7 +212,7 @@ void fanout_player_enqueue(struct fanout_player *p, struct fanout_frame *f, uint
     int was_pending = fanout_player_pending(p);
     p->ring[(p->head + p->count) % p->ring_cap] = fanout_frame_ref(f);
     p->count++;
-    p->queued_bytes += f->rtmp_len;
+    p->queued_bytes += frame_len(p, f);
     p->frames_queued++;
     wake_if_idle(p, was_pending);
 }
@@ -192,7 +223,7 @@ void fanout_player_drop_queue(struct fanout_player *p)
     uint32_t keep = p->head_off > 0 ? 1 : 0;
     for (uint32_t i = keep; i < p->count; i++) {
         struct fanout_frame *f = p->ring[(p->head + i) % p->ring_cap];
-        p->queued_bytes -= f->rtmp_len;
+        p->queued_bytes -= frame_len(p, f);
         fanout_frame_unref(f);
     }
     p->count = keep;
@@ -203,7 +234,7 @@ void fanout_player_drop_queue(struct fanout_player *p)
 static void pop_head(struct fanout_player *p)
 {
     struct fanout_frame *f = p->ring[p->head];
-    p->queued_bytes -= f->rtmp_len;
+    p->queued_bytes -= frame_len(p, f);
     fanout_frame_unref(f);
     p->ring[p->head] = NULL;
     p->head = (p->head + 1) % p->ring_cap;
@@ -217,7 +248,7 @@ static void consume_frames(struct fanout_player *p, size_t *written, uint32_t ma
 {
     for (uint32_t i = 0; i < max && *written > 0 && p->count > 0; i++) {
         struct fanout_frame *f = p->ring[p->head];
-        size_t left = f->rtmp_len - p->head_off;
+        size_t left = frame_len(p, f) - p->head_off;
         if (*written < left) {
             p->head_off += (uint32_t)*written;
             *written = 0;
@@ -236,10 +267,7 @@ int fanout_player_flush(struct fanout_player *p, fanout_writev_cb cb, void *ctx)
         uint32_t first_frame = 0; /* frames covered by iov, in ring order */
         int head_first = p->head_off > 0 && p->count > 0;
         if (head_first) {
-            struct fanout_frame *f = p->ring[p->head];
-            iov[n].iov_base = f->rtmp + p->head_off;
-            iov[n].iov_len = f->rtmp_len - p->head_off;
-            n++;
+            n += frame_iov(p, p->ring[p->head], p->head_off, iov + n);
             first_frame = 1;
         }
         size_t ctrl_left = p->ctrl.len - p->ctrl_off;
@@ -249,11 +277,8 @@ int fanout_player_flush(struct fanout_player *p, fanout_writev_cb cb, void *ctx)
             n++;
         }
         uint32_t nframes = first_frame;
-        while (n < FANOUT_IOV_MAX && nframes < p->count) {
-            struct fanout_frame *f = p->ring[(p->head + nframes) % p->ring_cap];
-            iov[n].iov_base = f->rtmp;
-            iov[n].iov_len = f->rtmp_len;
-            n++;
+        while (n + 3 <= FANOUT_IOV_MAX && nframes < p->count) {
+            n += frame_iov(p, p->ring[(p->head + nframes) % p->ring_cap], 0, iov + n);
             nframes++;
         }
         if (n == 0) {

@@ -65,6 +65,8 @@ struct fanout_player {
 
     int wait_key;       /* skip video until a keyframe */
     int want_audio, want_video;
+    int flv;            /* write frames in their HTTP-FLV form (fanout_frame.h),
+                           not as RTMP chunks; set before the first enqueue */
     const char *failed; /* set when the drop policy gives up on this player */
     uint64_t behind_since_ms; /* 0 = keeping up */
 

@@ -65,6 +65,24 @@ static const struct config_directive live_directives[] = {
      "largest HTTP header section accepted; above it the answer is 431", 0},
     {"http_max_headers", CONFIG_INT, F(http_max_headers), "64", 4, 256,
      "most HTTP header fields accepted; above it the answer is 431", 0},
+    {"http_delivery", CONFIG_BOOL, F(http_delivery), "on", 0, 0,
+     "serve the streams over HTTP on the node's HTTP port: HTTP-FLV (/<app>/<name>.flv), HLS (/<app>/<name>.m3u8), "
+     "low-latency HLS (/<app>/<name>.ll.m3u8) and the status page at /",
+     0},
+    {"hls_segment_duration", CONFIG_MS, F(hls_segment_duration), "2s", 1000, 30000,
+     "where a stream is ingested: a keyframe opens a new HLS segment once the current one is this long; every edge "
+     "follows the origin's cuts",
+     0},
+    {"hls_part_duration", CONFIG_MS, F(hls_part_duration), "500ms", 100, 5000,
+     "low-latency HLS part target; must be the same on every edge of a cluster (parts are cut from it)", 0},
+    {"hls_window", CONFIG_INT, F(hls_window), "6", 2, 100, "segments listed in a live HLS playlist", 0},
+    {"hls_max_bytes", CONFIG_SIZE, F(hls_max_bytes), "64m", 1048576, 1073741824,
+     "memory held per stream and HLS format (segments and parts); the oldest segments go first", 0},
+    {"hls_idle_timeout", CONFIG_MS, F(hls_idle_timeout), "30s", 1000, 3600000,
+     "an HLS rendition nobody requested for this long is dropped (and an edge unsubscribes if nothing else plays)",
+     0},
+    {"http_flv_max_players", CONFIG_INT, F(http_flv_max_players), "0", 0, 1000000,
+     "HTTP-FLV players at once on this process, 0 = bounded only by max_connections", 0},
 };
 
 /* Authorization of players and the webhooks both processes may call. */

@@ -12,6 +12,7 @@
 #define SC_LIVE_REGISTRY_H
 
 #include "fanout/fanout_stream.h"
+#include "hls/hls_segment_clock.h"
 #include "media/media_codec.h"
 
 #include <stdint.h>
@@ -37,6 +38,9 @@ struct live_stream {
     uint64_t bitrate_bps;     /* input bitrate over the last second */
     uint64_t rate_mark_bytes; /* fanout.bytes_in at rate_mark_ms */
     uint64_t rate_mark_ms;
+    struct hls_segment_clock segclock; /* stamps a local publisher's frames */
+    void *http;               /* live_http's per-stream state (HLS renditions), NULL when none */
+    uint32_t flv_players;     /* of fanout.nplayers, how many are HTTP-FLV */
     struct media_video_config video;
     struct media_audio_config audio;
     struct live_stream *next; /* bucket chain */

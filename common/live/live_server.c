@@ -256,6 +256,7 @@ static void publish_begin(struct live_conn *c)
     snprintf(st->publisher_peer, sizeof(st->publisher_peer), "%s", c->peer);
     c->publish_active = 1;
     fanout_stream_clear_cache(&st->fanout);
+    hls_segment_clock_init(&st->segclock, (uint32_t)srv->settings->hls_segment_duration);
     for (struct fanout_player *p = st->fanout.players; p; p = p->next) {
         p->wait_key = 1;
         p->live_from_set = 0; /* a new publisher's clock may start anywhere */
@@ -661,6 +662,7 @@ static void on_media(struct rtmp_session *s, uint8_t type, uint32_t ts, const ui
         conn_fail(c, "out of memory for a frame");
         return;
     }
+    hls_segment_clock_stamp(&st->segclock, f, st->epoch, (uint64_t)(ev_now(c->srv->loop) * 1000.0));
     if (c->srv->hooks.frame)
         c->srv->hooks.frame(c->srv->hooks.ctx, st, f);
     fanout_stream_push(&st->fanout, f, now);

@@ -64,6 +64,14 @@ struct live_settings {
     char *on_publish, *on_play, *on_done; /* webhook URLs */
     long webhook_timeout;       /* ms */
     int webhook_fail_open;      /* a failed webhook allows */
+    /* HTTP delivery (live_http.h) and HLS (hls_segment_clock.h, hls_stream.h). */
+    int http_delivery;          /* serve HTTP-FLV/HLS/status page */
+    long hls_segment_duration;  /* ms, segment cut target where ingested */
+    long hls_part_duration;     /* ms, LL-HLS part target */
+    long hls_window;            /* segments listed */
+    size_t hls_max_bytes;       /* per stream and format */
+    long hls_idle_timeout;      /* ms without requests before a rendition goes */
+    long http_flv_max_players;  /* 0 = no own limit */
     int reuse_port;             /* SO_REUSEPORT on the listener */
     int allow_publish;          /* accept publishers (origin) */
     int allow_play;             /* accept players (edge; origin standalone play) */

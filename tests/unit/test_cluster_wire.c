@@ -68,6 +68,8 @@ static void header_round_trip(const struct cluster_wire_header *in)
     cr_assert_eq(out.epoch, in->epoch);
     cr_assert_eq(out.seq, in->seq);
     cr_assert_eq(out.length, in->length);
+    cr_assert_eq(out.segment, in->segment);
+    cr_assert_eq(out.wall_ms, in->wall_ms);
     cluster_wire_header_encode(b2, &out);
     cr_assert_arr_eq(b, b2, sizeof b);
 }
@@ -94,10 +96,13 @@ Test(cluster_wire, header_golden_bytes)
                                     .timestamp = 0x01020304,
                                     .epoch = 0x05060708,
                                     .seq = 0x090A0B0C0D0E0F10ULL,
-                                    .length = 0x11121314};
+                                    .length = 0x11121314,
+                                    .segment = 0x15161718,
+                                    .wall_ms = 0x191A1B1C1D1E1F20ULL};
     static const uint8_t want[CLUSTER_WIRE_HEADER_SIZE] = {
-        1,    9,    3,    0,    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C,
-        0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x13, 0x14, 0,    0,    0,    0,    0,    0,    0,    0};
+        2,    9,    3,    0,    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C,
+        0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0,    0,    0,    0,
+        0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x20};
     uint8_t b[CLUSTER_WIRE_HEADER_SIZE];
     memset(b, 0xEE, sizeof b);
     cluster_wire_header_encode(b, &h);
@@ -116,7 +121,7 @@ Test(cluster_wire, header_round_trip_kinds_flags)
 {
     static const uint8_t kinds[] = {CLUSTER_KIND_AUDIO, CLUSTER_KIND_VIDEO, CLUSTER_KIND_DATA, CLUSTER_KIND_EOS};
     for (size_t k = 0; k < sizeof kinds; k++)
-        for (uint8_t f = 0; f < 8; f++) {
+        for (uint8_t f = 0; f < 16; f++) {
             struct cluster_wire_header h = {.kind = kinds[k], .flags = f, .timestamp = 40u * f, .epoch = 2,
                                             .seq = 1 + k * 8 + f,
                                             .length = kinds[k] == CLUSTER_KIND_EOS ? 0 : 100u + f};
@@ -156,7 +161,7 @@ Test(cluster_wire, header_wrong_size)
 
 Test(cluster_wire, header_wrong_version)
 {
-    static const uint8_t versions[] = {0, 2, 255};
+    static const uint8_t versions[] = {0, 1, 3, 255};
     for (size_t i = 0; i < sizeof versions; i++) {
         uint8_t b[CLUSTER_WIRE_HEADER_SIZE];
         valid_header(b, 10);
@@ -186,7 +191,7 @@ Test(cluster_wire, header_unknown_kind)
 
 Test(cluster_wire, header_unknown_flags)
 {
-    for (unsigned bit = 3; bit < 8; bit++) {
+    for (unsigned bit = 4; bit < 8; bit++) {
         uint8_t b[CLUSTER_WIRE_HEADER_SIZE];
         valid_header(b, 0);
         b[2] |= (uint8_t)(1u << bit);
@@ -196,7 +201,7 @@ Test(cluster_wire, header_unknown_flags)
 
 Test(cluster_wire, header_reserved_not_zero)
 {
-    static const size_t reserved[] = {3, 24, 25, 26, 27, 28, 29, 30, 31};
+    static const size_t reserved[] = {3, 28, 29, 30, 31};
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
         uint8_t b[CLUSTER_WIRE_HEADER_SIZE];
         valid_header(b, 0);
@@ -236,7 +241,7 @@ Test(cluster_wire, header_err_may_be_null)
 {
     uint8_t b[CLUSTER_WIRE_HEADER_SIZE];
     valid_header(b, 0);
-    b[0] = 2;
+    b[0] = 1; /* version 1 (before the HLS stamps) is refused */
     struct cluster_wire_header h;
     cr_assert_eq(cluster_wire_header_decode(b, sizeof b, 0, &h, NULL), ST_ERROR);
     cr_assert_eq(cluster_wire_header_decode(NULL, 0, 0, &h, NULL), ST_ERROR);
@@ -248,7 +253,7 @@ Test(cluster_wire, snap_golden_bytes)
 {
     struct cluster_wire_snap_header s = {
         .status = CLUSTER_SNAP_OK, .count = 0x0102, .epoch = 0x03040506, .seq_end = 0x0708090A0B0C0D0EULL};
-    static const uint8_t want[CLUSTER_WIRE_SNAP_HEADER_SIZE] = {1,    0,    0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+    static const uint8_t want[CLUSTER_WIRE_SNAP_HEADER_SIZE] = {2,    0,    0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
                                                                 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E,
                                                                 0,    0,    0,    0,    0,    0,    0,    0};
     uint8_t b[CLUSTER_WIRE_SNAP_HEADER_SIZE];
@@ -300,7 +305,7 @@ Test(cluster_wire, snap_wrong_size)
 
 Test(cluster_wire, snap_wrong_version)
 {
-    static const uint8_t versions[] = {0, 2, 255};
+    static const uint8_t versions[] = {0, 1, 3, 255};
     for (size_t i = 0; i < sizeof versions; i++) {
         uint8_t b[CLUSTER_WIRE_SNAP_HEADER_SIZE];
         valid_snap(b);

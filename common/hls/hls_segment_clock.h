@@ -1,0 +1,41 @@
+/*
+ * hls_segment_clock: decides, where a stream is ingested (the origin, or a
+ * standalone node), which HLS segment every frame belongs to, and stamps it
+ * on the frame (fanout_frame: segment, FANOUT_FLAG_SEG_START, wall_ms,
+ * epoch). The stamps travel with the frame to every edge (cluster_wire.h),
+ * so segment boundaries and numbers are decided once, and every worker and
+ * every edge that packages the stream (hls_stream.h) produces the same
+ * playlists and byte-identical segments (DESIGN.md 8).
+ *
+ * Rule: a video keyframe opens a new segment once the current one spans at
+ * least target_ms of the ingest timeline (source_ts); a stream without
+ * video cuts on audio frames the same way. Timestamps that go backwards
+ * (a publisher's clock reset) open a segment at once. The first segment of
+ * a publish is numbered with the Unix time in seconds, so numbers keep
+ * growing across publishers and failovers (a segment lasts >= 1 s), then
+ * +1 per segment.
+ *
+ * Plain state embedded in the stream; no allocation; loop-confined.
+ */
+#ifndef SC_HLS_SEGMENT_CLOCK_H
+#define SC_HLS_SEGMENT_CLOCK_H
+
+#include "fanout/fanout_frame.h"
+
+#include <stdint.h>
+
+struct hls_segment_clock {
+    uint32_t target_ms; /* minimum segment length, >= 1000 */
+    uint32_t segment;   /* segment in progress, 0 = none yet */
+    uint32_t start_ts;  /* source_ts of its first frame */
+    int has_video;      /* the stream has shown video: cut on keyframes only */
+};
+
+void hls_segment_clock_init(struct hls_segment_clock *c, uint32_t target_ms);
+/* A new publisher: the next keyframe opens a freshly numbered segment. */
+void hls_segment_clock_reset(struct hls_segment_clock *c);
+/* Stamp f (not yet shared): f->segment, SEG_START on a cut, f->wall_ms and
+ * f->epoch. wall_ms is the current Unix time in ms. */
+void hls_segment_clock_stamp(struct hls_segment_clock *c, struct fanout_frame *f, uint32_t epoch, uint64_t wall_ms);
+
+#endif
