@@ -34,6 +34,7 @@ const struct config_directive *edge_config_table(size_t *n)
     if (count == 0) {
         live_config_append(table, EDGE_TABLE_MAX, &count, offsetof(struct edge_config, live));
         cluster_config_append(table, EDGE_TABLE_MAX, &count, offsetof(struct edge_config, node));
+        rtsp_server_config_append(table, EDGE_TABLE_MAX, &count, offsetof(struct edge_config, rtsp));
         config_append_table(table, EDGE_TABLE_MAX, &count, edge_directives,
                             sizeof(edge_directives) / sizeof(edge_directives[0]), 0);
     }

@@ -8,6 +8,7 @@
 #include "cluster/cluster_config.h"
 #include "core/config.h"
 #include "live/live_server.h"
+#include "rtsp/rtsp_server.h"
 
 struct edge_config {
     struct live_settings live;
@@ -21,6 +22,7 @@ struct edge_config {
     char *http_listen; /* HTTP API address shared by the workers, empty = off */
     char *https_listen; /* the same API over TLS (tls_cert/tls_key), empty = off */
     long drain_timeout; /* ms a stopping worker keeps serving its players */
+    struct rtsp_settings rtsp; /* rtsp_* directives (rtsp_server.h) */
 };
 
 const struct config_directive *edge_config_table(size_t *n);

@@ -11,6 +11,7 @@
 #include "net/net_listener.h"
 #include "net/net_loop.h"
 #include "rtmp/rtmp_session.h"
+#include "rtsp/rtsp_server.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ struct edge_worker {
     struct cluster_directory dir;
     struct live_api api;
     struct live_api api_tls; /* https_listen */
+    struct rtsp_server rtsp; /* rtsp_listen */
     void *zctx;
     ev_timer tick;
     uint32_t nstreams;
@@ -334,7 +336,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct edge_worker *w = t->data;
     uint64_t now = now_ms(w);
-    if (w->draining && (w->srv.nconns == 0 || ev_now(loop) >= w->drain_deadline)) {
+    int idle = w->srv.nconns == 0 && w->rtsp.stats.connections == 0;
+    if (w->draining && (idle || ev_now(loop) >= w->drain_deadline)) {
         LOG_INFO("edge worker %d drained (%u connections left)", w->index, w->srv.nconns);
         ev_break(loop, EVBREAK_ALL);
         return;
@@ -364,6 +367,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *sig, int revents)
         live_server_stop_accepting(&w->srv);
         live_api_stop(&w->api);
         live_api_stop(&w->api_tls);
+        rtsp_server_stop_accepting(&w->rtsp);
         LOG_INFO("edge worker %d draining: %u connections, at most %ld ms", w->index, w->srv.nconns,
                  w->cfg->drain_timeout);
         return;
@@ -440,6 +444,14 @@ int edge_worker_run(struct edge_config *cfg, int index, const char *edge_id, int
         live_server_stop(&w.srv);
         goto out;
     }
+    if (rtsp_server_start(&w.rtsp, w.loop, &cfg->rtsp, &w.srv, cfg->live.reuse_port) != ST_OK) {
+        LOG_ERROR("edge worker %d: cannot serve RTSP on %s", index, cfg->rtsp.listen);
+        live_api_stop(&w.api);
+        live_api_stop(&w.api_tls);
+        cluster_directory_stop(&w.dir);
+        live_server_stop(&w.srv);
+        goto out;
+    }
     ev_timer_init(&w.tick, tick_cb, 1.0, 1.0);
     w.tick.data = &w;
     ev_timer_start(w.loop, &w.tick);
@@ -455,6 +467,7 @@ int edge_worker_run(struct edge_config *cfg, int index, const char *edge_id, int
              live_server_port(&w.srv));
     ev_run(w.loop, 0);
     ev_timer_stop(w.loop, &w.tick);
+    rtsp_server_stop(&w.rtsp); /* unholds its streams while they exist */
     /* Close subscriptions first: the ZeroMQ context cannot end with sockets open. */
     for (int b = 0; b < LIVE_REGISTRY_BUCKETS; b++) {
         struct live_stream *st = w.srv.registry.buckets[b];

@@ -27,6 +27,21 @@ static const struct config_directive origin_directives[] = {
     {"https_listen", CONFIG_STRING, O(https_listen), "", 0, 0,
      "HTTPS API address HOST:PORT (same API as http_listen, over TLS with tls_cert/tls_key); empty = off", 0},
     {"log_level", CONFIG_LOG_LEVEL, O(log_level), "info", 0, 0, "debug, info, warn or error", 1},
+    {"record_apps", CONFIG_STRING, O(record_apps), "", 0, 0,
+     "streams to record to FLV: \"app\", \"app/name\" or \"*\", comma separated; empty = off", 1},
+    {"record_path", CONFIG_STRING, O(record_path), "/var/lib/streamcluster/recordings", 0, 0,
+     "directory of recordings: <record_path>/<app>/<name>-<YYYYmmdd-HHMMSS>.flv (UTC)", 0},
+    {"record_max_size", CONFIG_SIZE, O(record_max_size), "0", 0, 1099511627776.0,
+     "start a new file at the next keyframe once a file has this many bytes; 0 = no limit", 0},
+    {"record_max_duration", CONFIG_MS, O(record_max_duration), "0", 0, 86400000,
+     "start a new file at the next keyframe once a file holds this much media; 0 = no limit", 0},
+    {"record_fsync", CONFIG_STRING, O(record_fsync), "rotate", 0, 0,
+     "when recordings reach the disk: none (the kernel decides), rotate (each file when closed) or an "
+     "interval such as 1s (also every interval while writing)", 0},
+    {"record_vod_app", CONFIG_STRING, O(record_vod_app), "vod", 0, 0,
+     "RTMP app that plays recordings: rtmp://host/<record_vod_app>/<app>/<file> (seek, pause); empty = off", 0},
+    {"record_hls_segment", CONFIG_MS, O(record_hls_segment), "4s", 1000, 60000,
+     "target length of the segments of GET /vod/<app>/<file>.m3u8 (cut at keyframes)", 0},
 };
 
 #define ORIGIN_TABLE_MAX 192
@@ -41,8 +56,10 @@ const struct config_directive *origin_config_table(size_t *n)
         live_config_append(table, ORIGIN_TABLE_MAX, &count, offsetof(struct origin_config, live));
         live_config_append_publish_auth(table, ORIGIN_TABLE_MAX, &count, offsetof(struct origin_config, live));
         cluster_config_append(table, ORIGIN_TABLE_MAX, &count, offsetof(struct origin_config, node));
+        rtsp_server_config_append(table, ORIGIN_TABLE_MAX, &count, offsetof(struct origin_config, rtsp));
         config_append_table(table, ORIGIN_TABLE_MAX, &count, origin_directives,
                             sizeof(origin_directives) / sizeof(origin_directives[0]), 0);
+        origin_relay_config_append(table, ORIGIN_TABLE_MAX, &count, offsetof(struct origin_config, relay));
     }
     *n = count;
     return table;

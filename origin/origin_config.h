@@ -9,6 +9,8 @@
 #include "cluster/cluster_config.h"
 #include "core/config.h"
 #include "live/live_server.h"
+#include "origin_relay.h"
+#include "rtsp/rtsp_server.h"
 
 struct origin_config {
     struct live_settings live;
@@ -22,6 +24,16 @@ struct origin_config {
     long pub_hwm;        /* messages */
     char *http_listen;   /* HTTP API address, empty = off */
     char *https_listen;  /* the same API over TLS (tls_cert/tls_key), empty = off */
+    struct origin_relay_settings relay; /* relay_* push destinations (origin_relay.h) */
+    struct rtsp_settings rtsp;          /* rtsp_* directives (rtsp_server.h) */
+    /* Recording (origin_record.h) */
+    char *record_apps;        /* "" = off; "app", "app/name" or "*", comma separated */
+    char *record_path;        /* directory of the recordings */
+    size_t record_max_size;   /* bytes per file, 0 = no limit */
+    long record_max_duration; /* ms per file, 0 = no limit */
+    char *record_fsync;       /* "none", "rotate" or an interval (record_writer_parse_fsync) */
+    char *record_vod_app;     /* RTMP app whose plays are recordings, "" = off */
+    long record_hls_segment;  /* ms: target length of VOD HLS segments */
 };
 
 /* The full directive table (built once). */

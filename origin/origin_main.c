@@ -11,6 +11,9 @@
 #include "net/net_loop.h"
 #include "origin_cluster.h"
 #include "origin_config.h"
+#include "origin_record.h"
+#include "origin_relay.h"
+#include "rtsp/rtsp_server.h"
 
 #include <ev.h>
 #include <signal.h>
@@ -18,6 +21,9 @@
 #include <string.h>
 
 static struct origin_config cfg;
+static struct origin_relay relay;
+static struct origin_record record;
+static struct live_hooks cluster_hooks; /* origin_cluster's, chained below (zeroed when cluster is off) */
 static int saved_argc;
 static char **saved_argv;
 
@@ -32,6 +38,31 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     }
 }
 
+/* live_server hooks shared by the origin's parts: cluster first (it claims
+ * and replicates), then the relays. */
+static void hook_publish_started(void *ctx, struct live_stream *st)
+{
+    if (cluster_hooks.publish_started)
+        cluster_hooks.publish_started(cluster_hooks.ctx, st);
+    origin_relay_publish_started(&relay, st);
+    origin_record_publish_started(&record, st);
+}
+
+static void hook_publish_stopped(void *ctx, struct live_stream *st)
+{
+    origin_record_publish_stopped(&record, st);
+    origin_relay_publish_stopped(&relay, st);
+    if (cluster_hooks.publish_stopped)
+        cluster_hooks.publish_stopped(cluster_hooks.ctx, st);
+}
+
+/* Plays of record_vod_app are recordings (origin_record.h). */
+static int hook_vod_path(void *ctx, const struct rtmp_session *s, char *path, size_t len,
+                         struct rtmp_session_verdict *v)
+{
+    return origin_record_vod_path(&record, s, path, len, v);
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     LOG_INFO("origin: signal %d, shutting down", w->signum);
@@ -44,6 +75,7 @@ int main(int argc, char **argv)
     static struct origin_cluster oc;
     static struct live_api api;
     static struct live_api api_tls;
+    static struct rtsp_server rtsp;
     size_t n;
     const struct config_directive *table = origin_config_table(&n);
     saved_argc = argc;
@@ -58,9 +90,21 @@ int main(int argc, char **argv)
 
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     struct live_hooks hooks;
-    origin_cluster_hooks(&oc, &hooks);
-    if (live_server_start(&srv, loop, &cfg.live, cfg.cluster ? &hooks : NULL) != ST_OK)
+    memset(&hooks, 0, sizeof(hooks));
+    if (cfg.cluster)
+        origin_cluster_hooks(&oc, &hooks);
+    cluster_hooks = hooks;
+    hooks.publish_started = hook_publish_started;
+    hooks.publish_stopped = hook_publish_stopped;
+    hooks.vod_path = hook_vod_path;
+    if (origin_record_init(&record, loop, &cfg) != ST_OK)
         goto out;
+    if (live_server_start(&srv, loop, &cfg.live, &hooks) != ST_OK)
+        goto out;
+    if (origin_relay_start(&relay, loop, &srv, &cfg.relay) != ST_OK) {
+        live_server_stop(&srv);
+        goto out;
+    }
     if (cfg.cluster && origin_cluster_start(&oc, loop, &srv, &cfg) != ST_OK) {
         live_server_stop(&srv);
         goto out;
@@ -82,6 +126,20 @@ int main(int argc, char **argv)
         live_server_stop(&srv);
         goto out;
     }
+    if (origin_relay_attach_api(&relay, &api) != ST_OK || origin_relay_attach_api(&relay, &api_tls) != ST_OK)
+        LOG_WARN("origin: no room for /v1/relays in the HTTP API");
+    if (rtsp_server_start(&rtsp, loop, &cfg.rtsp, &srv, 0) != ST_OK) {
+        LOG_ERROR("origin: cannot serve RTSP on %s", cfg.rtsp.listen);
+        live_api_stop(&api);
+        live_api_stop(&api_tls);
+        origin_relay_stop(&relay);
+        live_server_stop(&srv);
+        origin_cluster_stop(&oc);
+        goto out;
+    }
+    if ((api.started && origin_record_routes(&record, &api.http) != ST_OK) ||
+        (api_tls.started && origin_record_routes(&record, &api_tls.http) != ST_OK))
+        LOG_WARN("origin: no room for /v1/recordings and /vod/ in the HTTP API");
     ev_signal sigterm, sigint, sighup;
     ev_signal_init(&sighup, on_hup, SIGHUP);
     sighup.data = &srv;
@@ -99,12 +157,16 @@ int main(int argc, char **argv)
     ev_signal_stop(loop, &sighup);
     live_api_stop(&api);
     live_api_stop(&api_tls);
+    rtsp_server_stop(&rtsp); /* unholds its streams: before the registry goes */
+    origin_relay_stop(&relay); /* the streams' taps go while the streams exist */
     live_server_stop(&srv);
+    origin_record_stop(&record); /* after the live server ended the recordings: the files are finished */
     origin_cluster_stop(&oc);
     net_loop_settle(loop, 1.5);
     LOG_INFO("origin stopped");
     rc = 0;
 out:
+    origin_record_stop(&record); /* idempotent; joins the writer thread on early exits too */
     config_free(table, n, &cfg);
     return rc;
 }

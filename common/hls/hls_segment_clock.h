@@ -10,10 +10,14 @@
  * Rule: a video keyframe opens a new segment once the current one spans at
  * least target_ms of the ingest timeline (source_ts); a stream without
  * video cuts on audio frames the same way. Timestamps that go backwards
- * (a publisher's clock reset) open a segment at once. The first segment of
- * a publish is numbered with the Unix time in seconds, so numbers keep
- * growing across publishers and failovers (a segment lasts >= 1 s), then
- * +1 per segment.
+ * (a publisher's clock reset) open a segment at once. The first segment a
+ * stream ever has on this node is numbered with the Unix time in seconds,
+ * then +1 per segment, also across publishers (the next publisher's first
+ * segment follows the last one, so packagers mark a discontinuity rather
+ * than restart). A stream that comes back after it was forgotten, or on
+ * another origin after a failover, starts from the clock again: numbers
+ * keep growing (a segment lasts >= 1 s) but jump, and packagers restart
+ * their playlists.
  *
  * Plain state embedded in the stream; no allocation; loop-confined.
  */
@@ -29,10 +33,11 @@ struct hls_segment_clock {
     uint32_t segment;   /* segment in progress, 0 = none yet */
     uint32_t start_ts;  /* source_ts of its first frame */
     int has_video;      /* the stream has shown video: cut on keyframes only */
+    int restart;        /* a new publisher: cut at its first cut point */
 };
 
 void hls_segment_clock_init(struct hls_segment_clock *c, uint32_t target_ms);
-/* A new publisher: the next keyframe opens a freshly numbered segment. */
+/* A new publisher: its first keyframe opens the next segment. */
 void hls_segment_clock_reset(struct hls_segment_clock *c);
 /* Stamp f (not yet shared): f->segment, SEG_START on a cut, f->wall_ms and
  * f->epoch. wall_ms is the current Unix time in ms. */

@@ -22,7 +22,8 @@ enum conn_phase {
     PH_HANDLER, /* inside the handler call */
     PH_ASYNC,   /* handler answers later through a handle */
     PH_CLOSING, /* last response queued: flush, then linger */
-    PH_LINGER   /* write side shut: drain input briefly, then close */
+    PH_LINGER,  /* write side shut: drain input briefly, then close */
+    PH_TAKEN    /* handed over by http_server_takeover: freed by conn_run */
 };
 
 struct http_server_request {
@@ -49,6 +50,13 @@ struct http_server_conn {
     struct http_request msg;
     struct buf out;
     size_t out_off; /* bytes of out already sent */
+    /* A shared body sent after out without a copy (http_server_send_shared):
+     * while it is pending no further request is handled, so responses keep
+     * their order. */
+    const uint8_t *ref;
+    size_t ref_len, ref_off;
+    void (*ref_release)(void *ctx);
+    void *ref_ctx;
     size_t lingered;
     size_t in_off, in_len; /* unparsed input is in[in_off..in_len) */
     char peer[64];
@@ -105,12 +113,37 @@ static const char *status_reason(int status)
     }
 }
 
-static size_t out_pending(const struct http_server_conn *c) { return c->out.len - c->out_off; }
+static size_t out_pending(const struct http_server_conn *c)
+{
+    return c->out.len - c->out_off + (c->ref_len - c->ref_off);
+}
+
+static void ref_drop(struct http_server_conn *c)
+{
+    if (c->ref_release)
+        c->ref_release(c->ref_ctx);
+    c->ref = NULL;
+    c->ref_len = c->ref_off = 0;
+    c->ref_release = NULL;
+    c->ref_ctx = NULL;
+}
 
 static void timer_restart(struct http_server_conn *c, long ms)
 {
     c->timer.repeat = (ev_tstamp)ms / 1000.0;
     ev_timer_again(c->srv->loop, &c->timer);
+}
+
+/* Release the slot and memory; the transport is closed or handed over. */
+static void conn_free(struct http_server_conn *c)
+{
+    struct http_server *s = c->srv;
+    ref_drop(c);
+    s->slots[c->slot] = NULL;
+    s->free_slots[s->nfree++] = c->slot;
+    http_request_free(&c->msg);
+    buf_free(&c->out);
+    free(c);
 }
 
 static void conn_close(struct http_server_conn *c, const char *why)
@@ -120,11 +153,7 @@ static void conn_close(struct http_server_conn *c, const char *why)
     ev_io_stop(s->loop, &c->io);
     ev_timer_stop(s->loop, &c->timer);
     net_transport_close(&c->transport);
-    s->slots[c->slot] = NULL;
-    s->free_slots[s->nfree++] = c->slot;
-    http_request_free(&c->msg);
-    buf_free(&c->out);
-    free(c);
+    conn_free(c);
 }
 
 /* Watch for what the phase needs: input while there is room (also to see a
@@ -149,7 +178,7 @@ static void conn_update_io(struct http_server_conn *c)
 
 /* Queue one whole response or nothing. */
 static int queue_response(struct http_server_conn *c, int status, const char *content_type, const void *body,
-                          size_t len, const char *extra)
+                          size_t len, const char *extra, int shared)
 {
     char line[64], clen[48];
     const char *conn_hdr = "";
@@ -168,7 +197,7 @@ static int queue_response(struct http_server_conn *c, int status, const char *co
     else if (c->msg.version == 10)
         conn_hdr = "Connection: keep-alive\r\n";
     static const char cors[] = "Access-Control-Allow-Origin: *\r\n";
-    size_t blen = c->req.head || no_body ? 0 : len;
+    size_t blen = c->req.head || no_body || shared ? 0 : len;
     size_t tlen = strlen(content_type ? content_type : "");
     size_t total = strlen(line) + (content_type ? 14 + tlen + 2 : 0) + strlen(clen) + sizeof(cors) - 1 +
                    strlen(conn_hdr) + elen + 2 + blen;
@@ -222,7 +251,7 @@ static void conn_respond_text(struct http_server_conn *c, int status, const char
     int n = vsnprintf(body, sizeof(body), fmt, ap);
     va_end(ap);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1;
-    if (queue_response(c, status, "text/plain; charset=utf-8", body, len, extra) != ST_OK) {
+    if (queue_response(c, status, "text/plain; charset=utf-8", body, len, extra, 0) != ST_OK) {
         c->keep_alive = 0; /* output full: give up on this connection */
     }
     conn_finish(c);
@@ -293,7 +322,7 @@ static void conn_dispatch(struct http_server_conn *c)
 /* Parse and handle buffered requests in order while nothing is in flight. */
 static void conn_process(struct http_server_conn *c)
 {
-    while (c->phase == PH_READING && c->in_off < c->in_len && out_pending(c) < HTTP_SERVER_HIGH_WATER) {
+    while (c->phase == PH_READING && c->in_off < c->in_len && out_pending(c) < HTTP_SERVER_HIGH_WATER && !c->ref) {
         size_t used = 0;
         int rc = http_request_parse(&c->msg, c->in + c->in_off, c->in_len - c->in_off, &used);
         c->in_off += used;
@@ -319,11 +348,22 @@ static int conn_flush(struct http_server_conn *c)
     int progress = 0;
     c->write_wants_read = 0;
     /* TLS may still hold the tail of a record after out is drained. */
-    while (c->out_off < c->out.len || c->transport.unsent) {
-        struct iovec iov = {c->out.data + c->out_off, c->out.len - c->out_off};
+    while (out_pending(c) || c->transport.unsent) {
+        struct iovec iov[2];
+        int cnt = 0;
+        size_t head = c->out.len - c->out_off;
+        if (head)
+            iov[cnt++] = (struct iovec){c->out.data + c->out_off, head};
+        if (c->ref_len > c->ref_off)
+            iov[cnt++] = (struct iovec){(void *)(c->ref + c->ref_off), c->ref_len - c->ref_off};
+        size_t offered = head + (c->ref_len - c->ref_off);
         size_t n = 0;
-        int rc = net_transport_writev(&c->transport, &iov, iov.iov_len ? 1 : 0, &n);
-        c->out_off += n;
+        int rc = net_transport_writev(&c->transport, iov, cnt, &n);
+        size_t from_out = n < head ? n : head;
+        c->out_off += from_out;
+        c->ref_off += n - from_out;
+        if (c->ref && c->ref_off == c->ref_len)
+            ref_drop(c);
         progress |= n > 0;
         if (rc == ST_AGAIN) {
             c->write_wants_read = !c->transport.want_write;
@@ -331,7 +371,7 @@ static int conn_flush(struct http_server_conn *c)
         }
         if (rc != ST_OK)
             return ST_ERROR;
-        if (n == 0 && iov.iov_len)
+        if (n == 0 && offered)
             break;
     }
     if (c->out_off == c->out.len) {
@@ -351,12 +391,16 @@ static void conn_run(struct http_server_conn *c)
 {
     for (;;) {
         conn_process(c);
+        if (c->phase == PH_TAKEN) {
+            conn_free(c); /* its transport lives on with the taker */
+            return;
+        }
         if ((out_pending(c) || c->transport.unsent) && conn_flush(c) != ST_OK) {
             conn_close(c, c->transport.error ? c->transport.error : strerror(c->transport.err));
             return;
         }
         /* Flushing may have made room for more pipelined requests. */
-        if (!(c->phase == PH_READING && c->in_off < c->in_len && out_pending(c) < HTTP_SERVER_HIGH_WATER))
+        if (!(c->phase == PH_READING && c->in_off < c->in_len && out_pending(c) < HTTP_SERVER_HIGH_WATER && !c->ref))
             break;
     }
     if (c->phase == PH_CLOSING && !out_pending(c) && !c->transport.unsent) {
@@ -463,6 +507,8 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     case PH_LINGER:
         conn_close(c, "closed after last response");
+        return;
+    case PH_TAKEN: /* cannot fire: the timer stopped at the takeover */
         return;
     }
     conn_run(c);
@@ -597,6 +643,7 @@ const char *http_server_request_method(const struct http_server_request *req) { 
 const char *http_server_request_path(const struct http_server_request *req) { return req->conn->msg.path; }
 const char *http_server_request_query(const struct http_server_request *req) { return req->conn->msg.query; }
 const char *http_server_request_peer(const struct http_server_request *req) { return req->conn->peer; }
+struct http_server *http_server_request_server(const struct http_server_request *req) { return req->conn->srv; }
 
 const char *http_server_request_header(const struct http_server_request *req, const char *name)
 {
@@ -625,7 +672,7 @@ int http_server_send(struct http_server_request *req, int status, const char *co
     if (req->answered || (c->phase != PH_HANDLER && c->phase != PH_ASYNC))
         return ST_ERROR;
     if (status >= 200 && status <= 599 &&
-        queue_response(c, status, content_type, body, len, extra_headers) == ST_OK) {
+        queue_response(c, status, content_type, body, len, extra_headers, 0) == ST_OK) {
         conn_finish(c);
         return ST_OK;
     }
@@ -634,4 +681,47 @@ int http_server_send(struct http_server_request *req, int status, const char *co
     c->keep_alive = 0;
     conn_respond_text(c, 500, NULL, "response could not be sent\n");
     return ST_ERROR;
+}
+
+int http_server_send_shared(struct http_server_request *req, int status, const char *content_type, const void *body,
+                            size_t len, const char *extra_headers, void (*release)(void *ctx), void *ctx)
+{
+    struct http_server_conn *c = req->conn;
+    if (req->answered || (c->phase != PH_HANDLER && c->phase != PH_ASYNC) || c->ref || status < 200 ||
+        status > 599 || queue_response(c, status, content_type, body, len, extra_headers, 1) != ST_OK) {
+        if (release)
+            release(ctx);
+        if (req->answered || (c->phase != PH_HANDLER && c->phase != PH_ASYNC))
+            return ST_ERROR;
+        c->keep_alive = 0;
+        conn_respond_text(c, 500, NULL, "response could not be sent\n");
+        return ST_ERROR;
+    }
+    if (c->req.head || status == 204 || status == 304 || len == 0) {
+        if (release)
+            release(ctx);
+    } else {
+        c->ref = body;
+        c->ref_len = len;
+        c->ref_off = 0;
+        c->ref_release = release;
+        c->ref_ctx = ctx;
+    }
+    conn_finish(c);
+    return ST_OK;
+}
+
+int http_server_takeover(struct http_server_request *req, struct net_transport *t)
+{
+    struct http_server_conn *c = req->conn;
+    if (req->answered || c->phase != PH_HANDLER || out_pending(c) || c->transport.unsent)
+        return ST_ERROR;
+    ev_io_stop(c->srv->loop, &c->io);
+    ev_timer_stop(c->srv->loop, &c->timer);
+    c->io_events = 0;
+    *t = c->transport;
+    req->answered = 1;
+    c->transport.ops = NULL;
+    c->phase = PH_TAKEN; /* the dispatcher still holds c: conn_run frees it */
+    return ST_OK;
 }

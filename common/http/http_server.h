@@ -48,11 +48,11 @@
  * exactly as long. A handler returning ST_ERROR without having answered gets
  * a 500 sent for it.
  *
- * Streaming (HTTP-FLV, later): the extension point is a further connection
- * phase next to the async one, entered by a future takeover call from a
- * handler; in it the server keeps the socket, timer and output buffer but
- * stops parsing, and the taker pushes bytes through the same bounded output
- * path. Nothing for it exists yet.
+ * Large bodies (HLS segments) go out without a copy through
+ * http_server_send_shared: the server keeps a pointer and calls release
+ * once it is written or the connection goes. Streaming responses (HTTP-FLV)
+ * leave the server altogether: http_server_takeover hands the connection's
+ * transport to the caller, which then owns the socket.
  *
  * I/O: through net_transport (STYLE.md 8): plain TCP, or TLS (HTTPS) when
  * the config names a net_tls_context; the TLS handshake runs inside the
@@ -190,6 +190,8 @@ const char *http_server_request_path(const struct http_server_request *req);
 const char *http_server_request_query(const struct http_server_request *req);
 const char *http_server_request_header(const struct http_server_request *req, const char *name);
 const char *http_server_request_peer(const struct http_server_request *req);
+/* The server the request came to (to look its handle up later). */
+struct http_server *http_server_request_server(const struct http_server_request *req);
 
 /* A handle for answering later (any time during or after the handler). */
 struct http_server_handle http_server_request_handle(const struct http_server_request *req);
@@ -208,5 +210,20 @@ struct http_server_request *http_server_request_lookup(struct http_server *s, st
  * copied: the caller keeps ownership. */
 int http_server_send(struct http_server_request *req, int status, const char *content_type, const void *body,
                      size_t len, const char *extra_headers);
+
+/* Like http_server_send, but the body is not copied: it must stay valid
+ * until release(ctx) is called (once, always: after the body is written,
+ * when the connection closes first, at once for HEAD or on failure). While
+ * it is being written the connection handles no further request. Same
+ * returns as http_server_send. */
+int http_server_send_shared(struct http_server_request *req, int status, const char *content_type, const void *body,
+                            size_t len, const char *extra_headers, void (*release)(void *ctx), void *ctx);
+
+/* Take the connection of req out of the server (during the handler only,
+ * with nothing queued): *t receives its transport (socket, TLS state); the
+ * caller now owns and must close it, writes the response itself, and the
+ * request counts as answered. Input already read is dropped (streaming
+ * clients send nothing more). ST_OK, or ST_ERROR when not possible. */
+int http_server_takeover(struct http_server_request *req, struct net_transport *t);
 
 #endif

@@ -1,4 +1,7 @@
 #include "live/live_api.h"
+
+#include "http/http_static.h"
+#include "live/live_http.h"
 #include "live/live_gate.h"
 
 #include "core/buf.h"
@@ -172,11 +175,12 @@ static void stream_json(struct live_api *api, struct live_stream *st, struct buf
         appendf(b, "null");
     }
     appendf(b,
-            ",\"source\":%s,\"viewers\":{\"rtmp\":%u},\"players\":%u,\"epoch\":%u,\"bitrate_bps\":%llu,"
+            ",\"source\":%s,\"viewers\":{\"rtmp\":%u,\"flv\":%u,\"hls\":%u},\"players\":%u,\"epoch\":%u,\"bitrate_bps\":%llu,"
             "\"frames_in\":%llu,\"bytes_in\":%llu,\"drops\":%llu,"
             "\"video\":{\"codec\":\"%s\",\"width\":%u,\"height\":%u,\"profile\":%u,\"level\":%u},"
             "\"audio\":{\"codec\":\"%s\",\"sample_rate\":%u,\"channels\":%u}}",
-            st->source ? "true" : "false", st->fanout.nplayers, st->fanout.nplayers, st->epoch,
+            st->source ? "true" : "false", st->fanout.nplayers - st->flv_players, st->flv_players,
+            live_http_hls_viewers(st, now), st->fanout.nplayers, st->epoch,
             (unsigned long long)st->bitrate_bps, (unsigned long long)st->fanout.frames_in,
             (unsigned long long)st->fanout.bytes_in, (unsigned long long)drops, media_codec_video_name(st->video.codec),
             st->video.width, st->video.height, st->video.profile, st->video.level,
@@ -427,6 +431,8 @@ static int handle_metrics(struct http_server_request *req, void *ctx)
                 m[i].name, m[i].type, m[i].name, node, api->worker, m[i].v);
     stream_metric(api, &b, node, "sc_stream_players", "gauge", "players of a stream", 0);
     stream_metric(api, &b, node, "sc_stream_bytes_in_total", "counter", "media bytes received for a stream", 1);
+    if (api->metrics_hook)
+        api->metrics_hook(api->metrics_ctx, &b, node, api->worker);
     http_server_send(req, 200, "text/plain; version=0.0.4", b.data, b.len, NULL);
     buf_free(&b);
     return ST_OK;
@@ -462,6 +468,18 @@ static int api_start(struct live_api *api, struct ev_loop *loop, const char *add
         http_server_close(&api->http);
         return ST_ERROR;
     }
+    if (srv->settings->http_delivery) {
+        api->delivery = live_http_acquire(srv, loop);
+        if (!api->delivery || live_http_routes(api->delivery, &api->http) != ST_OK) {
+            live_http_release(api->delivery);
+            api->delivery = NULL;
+            http_server_close(&api->http);
+            return ST_ERROR;
+        }
+    } else if (http_static_route(&api->http) != ST_OK) {
+        http_server_close(&api->http);
+        return ST_ERROR;
+    }
     api->started = 1;
     return ST_OK;
 }
@@ -488,5 +506,7 @@ void live_api_stop(struct live_api *api)
 {
     if (api->started)
         http_server_close(&api->http);
+    live_http_release(api->delivery);
+    api->delivery = NULL;
     api->started = 0;
 }

@@ -20,8 +20,11 @@
 #define SC_LIVE_API_H
 
 #include "cluster/cluster_directory.h"
+#include "core/buf.h"
 #include "http/http_server.h"
 #include "live/live_server.h"
+
+struct live_http;
 
 struct live_api {
     struct http_server http;
@@ -30,7 +33,12 @@ struct live_api {
     char role[16];
     char node_id[CLUSTER_ID_MAX];
     int worker; /* -1 when not a worker */
+    struct live_http *delivery; /* HTTP-FLV/HLS (shared by the node's listeners), NULL when off */
     int started;
+    /* Optional, set after start by the process: appends its own lines to
+     * /metrics (origin: relays); node is the escaped node label. */
+    void (*metrics_hook)(void *ctx, struct buf *b, const char *node, int worker);
+    void *metrics_ctx;
 };
 
 /* Listen on addr ("HOST:PORT"; reuse_port for edge workers). ST_OK/ST_ERROR. */

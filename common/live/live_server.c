@@ -7,6 +7,7 @@
 #include "media/media_codec.h"
 #include "net/net_tls.h"
 #include "net/net_transport.h"
+#include "record/record_vod_player.h"
 #include "rtmp/rtmp_message.h"
 #include "rtmp/rtmp_session.h"
 
@@ -41,6 +42,9 @@ struct live_conn {
     int publish_active;  /* publish_started hook ran */
     int auth_pending;    /* the authorization webhook has not answered yet */
     int play_active;     /* attached as a player (on_done is due) */
+    struct record_vod_player *vod; /* playing a recording (then stream is NULL) */
+    ev_timer vod_timer;  /* paces vod */
+    int vod_ended;       /* vod reached the end: Play.Stop once the queue drains */
     struct sockaddr_storage peer_addr; /* for the allow/deny lists */
     char auth_reason[128];             /* refusal text sent with the status */
     uint64_t started_ms;
@@ -209,9 +213,12 @@ static void detach_publisher(struct live_conn *c, const char *why)
     live_registry_release(&srv->registry, st);
 }
 
+static void vod_close(struct live_conn *c);
+
 static void detach_player(struct live_conn *c)
 {
     struct live_stream *st = c->stream;
+    vod_close(c);
     if (!st)
         return;
     struct live_server *srv = c->srv;
@@ -256,7 +263,10 @@ static void publish_begin(struct live_conn *c)
     snprintf(st->publisher_peer, sizeof(st->publisher_peer), "%s", c->peer);
     c->publish_active = 1;
     fanout_stream_clear_cache(&st->fanout);
-    hls_segment_clock_init(&st->segclock, (uint32_t)srv->settings->hls_segment_duration);
+    if (st->segclock.target_ms == 0)
+        hls_segment_clock_init(&st->segclock, (uint32_t)srv->settings->hls_segment_duration);
+    else
+        hls_segment_clock_reset(&st->segclock);
     for (struct fanout_player *p = st->fanout.players; p; p = p->next) {
         p->wait_key = 1;
         p->live_from_set = 0; /* a new publisher's clock may start anywhere */
@@ -573,10 +583,121 @@ static int on_play(struct rtmp_session *s, const char *name, struct rtmp_session
     return rc == ST_OK ? play_attach(c, v) : rc;
 }
 
-/* Authorized: join the stream's players (start-up frames queue now). */
+/* --- recordings (video on demand) ------------------------------------- */
+
+static void vod_schedule(struct live_conn *c, uint64_t ms)
+{
+    ev_timer_stop(c->srv->loop, &c->vod_timer);
+    ev_timer_set(&c->vod_timer, ms / 1000.0, 0);
+    ev_timer_start(c->srv->loop, &c->vod_timer);
+}
+
+/* Queue what is due; at the end, once the queue has drained (status would
+ * overtake queued frames), StreamEOF and NetStream.Play.Stop. */
+static void vod_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct live_conn *c = w->data;
+    uint64_t next = 0;
+    if (c->close_reason || !c->vod)
+        return;
+    int rc = c->vod_ended ? ST_DONE : record_vod_player_pump(c->vod, &c->out, live_server_now_ms(c->srv), &next);
+    if (rc == ST_ERROR) {
+        LOG_WARN("play of a recording stopped id=%llu peer=%s name=%s reason=\"%s\"", (unsigned long long)c->id,
+                 c->peer, c->session.stream_name, c->vod->error ? c->vod->error : "?");
+        rc = ST_DONE;
+    }
+    if (rc == ST_DONE) {
+        c->vod_ended = 1;
+        if (c->out.count > 0) {
+            vod_schedule(c, 50);
+            return;
+        }
+        char desc[RTMP_SESSION_MAX_NAME + 32];
+        snprintf(desc, sizeof(desc), "Stopped playing %s.", c->session.stream_name);
+        rtmp_session_send_user_control(&c->session, RTMP_UC_STREAM_EOF, c->session.media_stream_id);
+        rtmp_session_send_status(&c->session, "status", "NetStream.Play.Stop", desc);
+        fanout_player_ctrl_appended(&c->out);
+        return; /* a seek starts it again */
+    }
+    vod_schedule(c, next);
+}
+
+static void vod_close(struct live_conn *c)
+{
+    if (!c->vod)
+        return;
+    ev_timer_stop(c->srv->loop, &c->vod_timer);
+    record_vod_player_close(c->vod);
+    c->vod = NULL;
+    if (c->play_active) {
+        c->play_active = 0;
+        gate_done(c, LIVE_AUTH_PLAY);
+    }
+}
+
+/* ST_DONE: not a recording (play live); else the play's verdict. */
+static int vod_attach(struct live_conn *c, struct rtmp_session_verdict *v)
+{
+    struct live_server *srv = c->srv;
+    const struct live_settings *cfg = srv->settings;
+    char path[1280], err[256];
+    int rc = srv->hooks.vod_path(srv->hooks.ctx, &c->session, path, sizeof(path), v);
+    if (rc != ST_OK) {
+        if (rc == ST_ERROR)
+            srv->stats.plays_refused++;
+        return rc;
+    }
+    double start = c->session.play_start;
+    struct record_vod_options o = {
+        .chunk_size = (uint32_t)cfg->chunk_size,
+        /* Ahead of the clock by half of what the drop policy tolerates. */
+        .lead_ms = cfg->player_max_delay > 0 && cfg->player_max_delay < 2000 ? (uint32_t)cfg->player_max_delay / 2
+                                                                             : 1000,
+        .start_ms = start >= 0 && start < 4294967295.0 ? (int64_t)start : start >= 0 ? 4294967295LL : -1,
+    };
+    if (record_vod_player_open(&c->vod, path, &o, err, sizeof(err)) != ST_OK) {
+        srv->stats.plays_refused++;
+        LOG_WARN("play refused recording=%s id=%llu peer=%s reason=\"%s\"", path, (unsigned long long)c->id, c->peer,
+                 err);
+        v->code = "NetStream.Play.StreamNotFound";
+        v->description = "no such recording";
+        return ST_ERROR;
+    }
+    c->role = RTMP_ROLE_PLAYER;
+    c->play_active = 1;
+    c->vod_ended = 0;
+    ev_timer_init(&c->vod_timer, vod_timer_cb, 0, 0);
+    c->vod_timer.data = c;
+    vod_schedule(c, 0);
+    srv->stats.plays++;
+    LOG_INFO("play start recording=%s id=%llu peer=%s start_ms=%lld", path, (unsigned long long)c->id, c->peer,
+             (long long)o.start_ms);
+    return ST_OK;
+}
+
+static int on_seek(struct rtmp_session *s, uint32_t ms)
+{
+    struct live_conn *c = s->owner;
+    if (!c->vod)
+        return ST_ERROR; /* live streams do not seek */
+    fanout_player_drop_queue(&c->out);
+    record_vod_player_seek(c->vod, ms);
+    c->vod_ended = 0;
+    vod_schedule(c, 0);
+    LOG_INFO("play seek id=%llu peer=%s name=%s ms=%u", (unsigned long long)c->id, c->peer, s->stream_name, ms);
+    return ST_OK;
+}
+
+/* Authorized: join the stream's players (start-up frames queue now), or
+ * play a recording. */
 static int play_attach(struct live_conn *c, struct rtmp_session_verdict *v)
 {
     struct live_server *srv = c->srv;
+    if (srv->hooks.vod_path) {
+        int rc = vod_attach(c, v);
+        if (rc != ST_DONE)
+            return rc;
+    }
     char key[LIVE_KEY_MAX];
     stream_key(c, c->session.stream_name, key, sizeof(key));
     struct live_stream *st = live_registry_get(&srv->registry, key);
@@ -662,7 +783,9 @@ static void on_media(struct rtmp_session *s, uint8_t type, uint32_t ts, const ui
         conn_fail(c, "out of memory for a frame");
         return;
     }
-    hls_segment_clock_stamp(&st->segclock, f, st->epoch, (uint64_t)(ev_now(c->srv->loop) * 1000.0));
+    /* Standalone nodes have no claim epochs: each publisher is one. */
+    hls_segment_clock_stamp(&st->segclock, f, st->epoch ? st->epoch : st->publish_count,
+                            (uint64_t)(ev_now(c->srv->loop) * 1000.0));
     if (c->srv->hooks.frame)
         c->srv->hooks.frame(c->srv->hooks.ctx, st, f);
     fanout_stream_push(&st->fanout, f, now);
@@ -701,6 +824,15 @@ static void on_stop_play(struct rtmp_session *s)
 static void on_play_control(struct rtmp_session *s)
 {
     struct live_conn *c = s->owner;
+    if (c->vod) {
+        /* A recording keeps its queue on pause and resumes where it was. */
+        c->out.want_audio = s->receive_audio;
+        c->out.want_video = s->receive_video;
+        record_vod_player_pause(c->vod, s->paused, live_server_now_ms(c->srv));
+        if (!s->paused && !c->vod_ended)
+            vod_schedule(c, 0);
+        return;
+    }
     c->out.want_audio = s->receive_audio && !s->paused;
     c->out.want_video = s->receive_video && !s->paused;
     if (s->paused)
@@ -715,6 +847,7 @@ static const struct rtmp_session_handler live_handler = {
     .on_unpublish = on_unpublish,
     .on_stop_play = on_stop_play,
     .on_play_control = on_play_control,
+    .on_seek = on_seek,
 };
 
 /* --- connection I/O ----------------------------------------------------- */

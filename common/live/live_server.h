@@ -79,6 +79,7 @@ struct live_settings {
 
 struct live_conn;
 struct live_gate;
+struct live_http;
 struct live_server;
 struct net_tls_context;
 struct rtmp_session;
@@ -102,6 +103,12 @@ struct live_hooks {
     void (*play_started)(void *ctx, struct live_stream *st);
     /* The last player of st left. */
     void (*stream_unwatched)(void *ctx, struct live_stream *st);
+    /* A play, before it joins a live stream: is it a recording? ST_OK: path
+     * (len bytes) is the FLV file to play (record_vod_player.h: paced,
+     * seekable, pausable); ST_DONE: not a recording, play live; ST_ERROR:
+     * refused (fill v). NULL: every play is live. */
+    int (*vod_path)(void *ctx, const struct rtmp_session *s, char *path, size_t len,
+                    struct rtmp_session_verdict *v);
 };
 
 struct live_server_stats {
@@ -156,6 +163,7 @@ struct live_server {
     struct live_hooks hooks;
     struct live_ipcount ipcount;  /* open connections per peer address */
     struct live_gate *gate;       /* authorization and webhooks */
+    struct live_http *http_delivery; /* HTTP-FLV/HLS state (live_http.h), NULL until an API listener starts it */
     int stopping;
 };
 

@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #define TLS_MAX_PEM (1024 * 1024) /* cert/key files hashed for change detection */
 
@@ -392,6 +394,66 @@ int net_tls_transport_init(struct net_transport *t, int fd, struct net_tls_conte
     t->unsent = 0;
     t->pending = 0;
     t->error = NULL;
+    return ST_OK;
+}
+
+/* --- client side ------------------------------------------------------------ */
+
+int net_tls_client_context_new(struct net_tls_context **out, int verify, char *err, size_t errlen)
+{
+    *out = NULL;
+    ERR_clear_error();
+    errno = 0;
+    struct net_tls_context *ctx = calloc(1, sizeof(*ctx));
+    SSL_CTX *c = ctx ? SSL_CTX_new(TLS_client_method()) : NULL;
+    if (!c) {
+        format_error(err, errlen, "tls client: SSL_CTX_new");
+        free(ctx);
+        return ST_ERROR;
+    }
+    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
+    if (verify) {
+        SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+        if (SSL_CTX_set_default_verify_paths(c) != 1) {
+            format_error(err, errlen, "tls client: system trust store");
+            SSL_CTX_free(c);
+            free(ctx);
+            return ST_ERROR;
+        }
+    }
+    ctx->ssl_ctx = c;
+    ctx->generation = 1;
+    *out = ctx;
+    return ST_OK;
+}
+
+int net_tls_client_transport_init(struct net_transport *t, int fd, struct net_tls_context *ctx, const char *host)
+{
+    if (net_tls_transport_init(t, fd, ctx) != ST_OK)
+        return ST_ERROR;
+    struct tls_conn *tc = t->impl;
+    SSL_set_connect_state(tc->ssl);
+    unsigned char addr[16];
+    int numeric = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+    int ok = 1;
+    ERR_clear_error();
+    if (!numeric)
+        ok = SSL_set_tlsext_host_name(tc->ssl, host) == 1;
+    if (ok && SSL_get_verify_mode(tc->ssl) != SSL_VERIFY_NONE) {
+        X509_VERIFY_PARAM *vp = SSL_get0_param(tc->ssl);
+        ok = numeric ? X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1 : SSL_set1_host(tc->ssl, host) == 1;
+    }
+    if (!ok) {
+        ERR_clear_error();
+        SSL_free(tc->ssl);
+        free(tc);
+        t->impl = NULL;
+        t->ops = NULL;
+        return ST_ERROR;
+    }
     return ST_OK;
 }
 

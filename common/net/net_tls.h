@@ -1,5 +1,5 @@
 /*
- * net_tls: the OpenSSL 3 server side of net_transport (STYLE.md 8), so RTMP
+ * net_tls: the OpenSSL 3 server (and client) side of net_transport (STYLE.md 8), so RTMP
  * and HTTP code serve RTMPS / HTTPS through the same read/writev/close ops as
  * plain TCP and never call SSL_* themselves.
  *
@@ -67,5 +67,17 @@ int net_tls_transport_init(struct net_transport *t, int fd, struct net_tls_conte
 int net_tls_handshake_done(const struct net_transport *t);
 /* Negotiated protocol ("TLSv1.3") or "" before the handshake. */
 const char *net_tls_version(const struct net_transport *t);
+
+/* Client side (relays pushing to rtmps://). A client context carries no
+ * certificate; with verify set it checks the server's chain against the
+ * system trust store and its name against the host given to the transport.
+ * Free it with net_tls_context_free (the reload/changed calls are for server
+ * contexts only). */
+int net_tls_client_context_new(struct net_tls_context **out, int verify, char *err, size_t errlen);
+/* Wrap a connected non-blocking socket as a TLS client transport: host goes
+ * out as SNI (unless it is an address) and is what verification checks. The
+ * handshake (SSL_connect) runs inside read and writev, as on the server
+ * side. On ST_ERROR the fd is NOT closed. */
+int net_tls_client_transport_init(struct net_transport *t, int fd, struct net_tls_context *ctx, const char *host);
 
 #endif

@@ -198,10 +198,16 @@ static int handle_connect(struct rtmp_session *s, double txn, const struct amf_v
         s->error = "connect: missing or invalid app";
         return ST_ERROR;
     }
-    /* Some clients put "app/instance" or a trailing slash; the first segment is the app. */
+    /* Some clients put "app/instance" or a trailing slash; the first segment
+     * is the app, the rest is kept (recordings are played as vod/<app>/<file>). */
     char *slash = strchr(s->app, '/');
-    if (slash)
+    if (slash) {
         *slash = '\0';
+        memcpy(s->app_instance, slash + 1, strlen(slash + 1) + 1);
+        char *q = strchr(s->app_instance, '?');
+        if (q)
+            *q = '\0';
+    }
     /* "app?token=..." (a key pasted into the server URL): the app is what
      * precedes '?', as nginx-rtmp does; the rest never reaches a log. */
     char *query = strchr(s->app, '?');
@@ -373,8 +379,10 @@ static int handle_play(struct rtmp_session *s, const struct amf_value *args, siz
     s->media_stream_id = s->media_stream_id ? s->media_stream_id : RTMP_MEDIA_STREAM_ID;
     if (nargs < 2 || set_stream_name(s, &args[1]) != ST_OK)
         return rtmp_session_send_status(s, "error", "NetStream.Play.StreamNotFound", "invalid stream name");
-    /* start (-2 live-or-recorded, -1 live, >=0 recorded offset) and duration
-     * do not change anything for live streams; reset asks for Play.Reset. */
+    /* start (-2 live-or-recorded, -1 live, >=0 recorded offset; ms, as
+     * ffmpeg and librtmp send it) matters only for recordings; duration is
+     * ignored; reset asks for Play.Reset. */
+    s->play_start = nargs >= 3 && args[2].type == AMF_NUMBER ? args[2].num : -2000;
     int reset = nargs >= 5 && args[4].type == AMF_BOOLEAN ? args[4].boolean : 0;
     return start_play(s, reset);
 }
@@ -397,7 +405,28 @@ static int handle_play2(struct rtmp_session *s, const struct amf_value *args, si
     s->media_stream_id = s->media_stream_id ? s->media_stream_id : RTMP_MEDIA_STREAM_ID;
     if (set_stream_name(s, name) != ST_OK)
         return rtmp_session_send_status(s, "error", "NetStream.Play.StreamNotFound", "invalid stream name");
+    s->play_start = amf_value_get_number(params, "start", -2000);
     return start_play(s, 0);
+}
+
+/* seek(ms) on a playing stream (recordings); ignored when nothing plays. */
+static int handle_seek(struct rtmp_session *s, const struct amf_value *args, size_t nargs)
+{
+    if (s->role != RTMP_ROLE_PLAYER || s->play_pending)
+        return ST_OK;
+    double ms = nargs >= 2 && args[1].type == AMF_NUMBER ? args[1].num : -1;
+    if (!(ms >= 0 && ms <= 4294967295.0) || !s->handler->on_seek || s->handler->on_seek(s, (uint32_t)ms) != ST_OK)
+        return rtmp_session_send_status(s, "error", "NetStream.Seek.Failed",
+                                        "Seek failed: not a recording, or no such position.");
+    char desc[RTMP_SESSION_MAX_NAME + 32];
+    snprintf(desc, sizeof(desc), "Seeking %u (stream ID: %u).", (uint32_t)ms, s->media_stream_id);
+    int rc = rtmp_session_send_user_control(s, RTMP_UC_STREAM_BEGIN, s->media_stream_id);
+    rc |= rtmp_session_send_status(s, "status", "NetStream.Seek.Notify", desc);
+    snprintf(desc, sizeof(desc), "Started playing %s.", s->stream_name);
+    rc |= rtmp_session_send_status(s, "status", "NetStream.Play.Start", desc);
+    if (rc != ST_OK)
+        s->error = "output buffer full";
+    return rc ? ST_ERROR : ST_OK;
 }
 
 static void stop_role(struct rtmp_session *s)
@@ -480,6 +509,8 @@ static int handle_command(struct rtmp_session *s, const uint8_t *p, uint32_t len
         rc = handle_play(s, args, nargs);
     } else if (strcmp(name, "play2") == 0) {
         rc = handle_play2(s, args, nargs);
+    } else if (strcmp(name, "seek") == 0) {
+        rc = handle_seek(s, args, nargs);
     } else if (strcmp(name, "deleteStream") == 0 || strcmp(name, "closeStream") == 0) {
         stop_role(s);
     } else if (strcmp(name, "pause") == 0 || strcmp(name, "pauseRaw") == 0) {

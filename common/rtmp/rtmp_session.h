@@ -77,6 +77,11 @@ struct rtmp_session_handler {
     void (*on_stop_play)(struct rtmp_session *s);
     /* pause(1)/pause(0), receiveAudio/receiveVideo changed. May be NULL. */
     void (*on_play_control)(struct rtmp_session *s);
+    /* seek(ms) from a player. ST_OK: the owner repositioned its output
+     * (dropping what was queued); the session then sends StreamBegin,
+     * NetStream.Seek.Notify and NetStream.Play.Start. ST_ERROR (or NULL: a
+     * live stream cannot seek): NetStream.Seek.Failed. */
+    int (*on_seek)(struct rtmp_session *s, uint32_t ms);
 };
 
 struct rtmp_session_limits {
@@ -104,6 +109,9 @@ struct rtmp_session {
     char flash_ver[64];
     char stream_name[RTMP_SESSION_MAX_NAME]; /* published or played name, no query */
     char stream_query[RTMP_SESSION_MAX_NAME]; /* what followed '?' (tokens), may be empty */
+    char app_instance[RTMP_SESSION_MAX_NAME]; /* what followed the first '/' of connect's app
+                                                 (ffmpeg sends "vod/live" for .../vod/live/x), may be empty */
+    double play_start; /* play's start argument in ms (< 0: live, or from the beginning) */
     int object_encoding;   /* 0 or 3, echoed in the connect reply */
     uint32_t next_stream_id;
     uint32_t media_stream_id; /* message stream of publish/play */

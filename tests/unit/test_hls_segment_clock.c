@@ -56,14 +56,19 @@ Test(hls_segment_clock, audio_only_cuts_on_audio)
     cr_assert(st);
 }
 
-Test(hls_segment_clock, reset_renumbers)
+Test(hls_segment_clock, new_publisher_continues_numbering)
 {
     struct hls_segment_clock c;
     hls_segment_clock_init(&c, 2000);
     int st;
     uint32_t s0 = stamp(&c, FANOUT_VIDEO, FANOUT_FLAG_KEY, 0, &st);
     hls_segment_clock_reset(&c);
-    uint32_t s1 = stamp(&c, FANOUT_VIDEO, FANOUT_FLAG_KEY, 5000, &st);
-    cr_assert(st);
-    cr_assert_eq(s1, s0 + 5, "a new publisher starts from the wall clock");
+    cr_assert_eq(stamp(&c, FANOUT_VIDEO, FANOUT_FLAG_SEQ_HEADER, 0, &st), s0);
+    cr_assert_eq(stamp(&c, FANOUT_AUDIO, 0, 100, &st), s0, "until its first keyframe");
+    uint32_t s1 = stamp(&c, FANOUT_VIDEO, FANOUT_FLAG_KEY, 200, &st);
+    cr_assert(st, "the new publisher's first keyframe cuts at once");
+    cr_assert_eq(s1, s0 + 1, "numbers continue across publishers");
+    hls_segment_clock_init(&c, 2000);
+    uint32_t s2 = stamp(&c, FANOUT_VIDEO, FANOUT_FLAG_KEY, 5000, &st);
+    cr_assert_eq(s2, s0 + 5, "a forgotten stream starts from the wall clock");
 }

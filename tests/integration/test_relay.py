@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Relay push (restream) from an origin to other RTMP servers, with real
+processes and clients:
+
+- destination 1: nginx-rtmp (Debian's libnginx-mod-rtmp) on a free port,
+  rule "live=rtmp://127.0.0.1:N/live" (live/<name> -> .../live/<name>);
+- destination 2: a second origin of ours over RTMPS (self-signed cert,
+  relay_tls_verify off), rule "live=rtmps://localhost:M/relayed/{name}_copy";
+- ffmpeg publishes a ~2.5 Mbit/s CBR test pattern to the origin; ffmpeg
+  decodes it from both destinations;
+- nginx is SIGSTOPped for 5 s: the origin's own player keeps decoding, the
+  publisher keeps going, the RTMPS push is untouched and the nginx push's
+  bounded queue drops frames (/v1/relays); then nginx is killed and started
+  again on the same port: the push reconnects (connects == 2) and nginx
+  serves decodable video again;
+- the publisher leaves: the pushes end (FCUnpublish) and /v1/relays empties;
+- a separate origin with relay_tls_verify on refuses the self-signed
+  destination ("certificate verify failed" in last_error) and retries.
+Every process is started and killed by PID (harness); every wait is bounded.
+"""
+import json
+import os
+import signal
+import sys
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+STOP_SECONDS = 5.0
+
+# A fixed bitrate, so 5 s of a stopped destination is far more than the
+# socket buffers and the 64 KiB relay queue hold.
+PUBLISH_ARGS = ['-re', '-f', 'lavfi', '-i', 'testsrc=size=640x360:rate=25',
+                '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+                '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25',
+                '-b:v', '2500k', '-minrate', '2500k', '-maxrate', '2500k', '-bufsize', '500k',
+                '-x264-params', 'nal-hrd=cbr', '-pix_fmt', 'yuv420p',
+                '-c:a', 'aac', '-ac', '2', '-b:a', '64k', '-f', 'flv']
+
+
+def say(fmt, *args):
+    sys.stderr.write(('  ' + fmt + '\n') % args)
+    sys.stderr.flush()
+
+
+def make_cert():
+    cert, key = harness.tmp_path('relay.crt'), harness.tmp_path('relay.key')
+    r = harness.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+                     '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+                     '-keyout', key, '-out', cert], 60)
+    if r.returncode != 0:
+        raise RuntimeError('openssl req failed: %s' % r.stderr[-400:])
+    return cert, key
+
+
+def relays(http_port):
+    with urllib.request.urlopen('http://127.0.0.1:%d/v1/relays' % http_port, timeout=3) as r:
+        return json.loads(r.read().decode())
+
+
+def push_to(doc, dest_part):
+    for p in doc['relays']:
+        if dest_part in p['dest']:
+            return p
+    return None
+
+
+def wait_for(what, pred, timeout):
+    """Poll pred() every 0.1 s until it returns a true value; return it."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+        except (OSError, ValueError) as e:
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(0.1)
+    raise AssertionError('timed out after %.0f s waiting for %s (last: %r)' % (timeout, what, last))
+
+
+def publish(url, tag):
+    return harness.spawn(['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error'] + PUBLISH_ARGS + [url],
+                         harness.tmp_path('%s-%d.log' % (tag, time.monotonic_ns())))
+
+
+class Relay(unittest.TestCase):
+
+    def setUp(self):
+        harness.require_tools('ffmpeg', 'ffprobe', 'openssl')
+        if not (harness.have('nginx') and os.path.exists(harness.NGINX_MODULE)):
+            self.skipTest('nginx / libnginx-mod-rtmp not installed')
+        self.servers = []
+        self.cert, self.key = make_cert()
+
+    def tearDown(self):
+        for s in self.servers:
+            if s.proc is not None and s.proc.poll() is None:
+                os.kill(s.proc.pid, signal.SIGCONT)  # a stopped nginx must be able to die
+            s.stop(signal.SIGKILL if s.kind == 'nginx' else signal.SIGTERM)
+
+    def start(self, server):
+        self.servers.append(server)
+        return server.start()
+
+    def tls_origin(self, name):
+        tls_port = harness.free_port()
+        s = harness.Server(name, {'rtmps_listen': '127.0.0.1:%d' % tls_port, 'tls_cert': self.cert,
+                                  'tls_key': self.key}, kind='origin')
+        s.tls_port = tls_port
+        self.start(s)
+        self.assertTrue(harness.wait_port(tls_port, 5, s.proc), 'rtmps listener of %s' % name)
+        return s
+
+    def dump(self, *servers):
+        for s in servers:
+            sys.stderr.write('\n----- %s (%s) -----\n%s\n' % (s.name, s.log_path, harness.tail(s.log_path, 30)))
+
+    def assert_decodes(self, url, frames=25, timeout=20):
+        d = harness.decode(url, frames, timeout)
+        self.assertEqual(d.rc, 0, 'decode of %s failed: %r' % (url, d))
+        self.assertGreaterEqual(d.frames, frames, 'too few frames from %s: %r' % (url, d))
+        return d
+
+    def test_01_push_stop_restart(self):
+        t0 = time.monotonic()
+        nginx = self.start(harness.Server('nginx-dest', kind='nginx'))
+        ours = self.tls_origin('origin-dest')
+        http_port = harness.free_port()
+        rules = ('live=rtmp://127.0.0.1:%d/live, live=rtmps://localhost:%d/relayed/{name}_copy'
+                 % (nginx.port, ours.tls_port))
+        src = self.start(harness.Server('origin-src', {
+            'http_listen': '127.0.0.1:%d' % http_port, 'relay_push': rules,
+            'relay_reconnect_min': '300ms', 'relay_reconnect_max': '2s', 'relay_queue_bytes': '64k',
+            'relay_timeout': '8s', 'relay_tls_verify': 'off', 'socket_sndbuf': '64k'}, kind='origin'))
+        ok = False
+        try:
+            pub = publish(src.url('cam'), 'pub-cam')
+            harness.wait_playable(src, 'cam', 20, pub)
+            doc = wait_for('both pushes live', lambda: (
+                lambda d: d if len(d['relays']) == 2 and all(p['state'] == 'live' for p in d['relays']) else None)(
+                    relays(http_port)), 10)
+            n1, o1 = push_to(doc, ':%d/live' % nginx.port), push_to(doc, '/relayed')
+            self.assertTrue(n1['zero_copy'] and o1['zero_copy'], doc)
+            self.assertTrue(o1['tls'], doc)
+            say('pushes live after %.1f s', time.monotonic() - t0)
+
+            d = self.assert_decodes(nginx.url('cam'))
+            say('nginx: %d frames in %.1f s', d.frames, d.elapsed)
+            d = self.assert_decodes(ours.url('cam_copy', app='relayed'))
+            say('second origin over rtmps: %d frames in %.1f s', d.frames, d.elapsed)
+            streams = harness.probe_streams(nginx.url('cam'))
+            self.assertEqual(sorted(s.get('codec_name') for s in streams), ['aac', 'h264'], streams)
+
+            # --- nginx stops reading ---
+            player = harness.DecodeProc(src.url('cam'), 25 * 12, 40)
+            wait_for('origin player started', lambda: player.frames_so_far() > 10, 15)
+            before = relays(http_port)
+            frames_before = player.frames_so_far()
+            os.kill(nginx.proc.pid, signal.SIGSTOP)
+            time.sleep(STOP_SECONDS)
+            during = relays(http_port)
+            frames_during = player.frames_so_far() - frames_before
+            self.assertIsNone(pub.poll(), 'publisher exited during the stop: %s' % harness.tail(pub.log_path, 5))
+            self.assertGreaterEqual(frames_during, int(STOP_SECONDS * 25 * 0.6),
+                                    'origin player stalled while nginx was stopped: %d frames' % frames_during)
+            n2, o2 = push_to(during, ':%d/live' % nginx.port), push_to(during, '/relayed')
+            self.assertEqual(n2['state'], 'live', during)
+            self.assertGreater(n2['frames_dropped'], 0, 'no drops for a stopped destination: %r' % during)
+            self.assertLessEqual(n2['queued_bytes'], 64 * 1024, during)
+            self.assertEqual((o2['state'], o2['connects'], o2['failures']), ('live', 1, 0), during)
+            self.assertGreater(o2['bytes'], push_to(before, '/relayed')['bytes'] + 500000,
+                               'the rtmps push slowed down with nginx: %r' % during)
+            say('during the stop: origin player +%d frames, nginx push dropped %d frames, rtmps push +%d bytes',
+                frames_during, n2['frames_dropped'], o2['bytes'] - push_to(before, '/relayed')['bytes'])
+
+            # --- nginx dies and comes back on the same port ---
+            harness.kill(nginx.proc)
+            nginx.start()
+            doc = wait_for('nginx push reconnected', lambda: (
+                lambda p: p if p and p['state'] == 'live' and p['connects'] >= 2 else None)(
+                    push_to(relays(http_port), ':%d/live' % nginx.port)), 15)
+            self.assertGreaterEqual(doc['failures'], 1, doc)
+            self.assertTrue(doc['last_error'], doc)
+            say('nginx push back: connects=%d failures=%d last_error=%r', doc['connects'], doc['failures'],
+                doc['last_error'])
+            d = self.assert_decodes(nginx.url('cam'))
+            say('nginx after restart: %d frames in %.1f s', d.frames, d.elapsed)
+            r = player.result()
+            self.assertEqual(r.rc, 0, 'origin player failed: %r' % r)
+            self.assertGreaterEqual(r.frames, 25 * 12, r)
+            self.assertEqual(push_to(relays(http_port), '/relayed')['connects'], 1)
+            self.assertIsNotNone(src.wait_log(r'relay failed stream=live/cam dest=rtmp://127\.0\.0\.1:%d/live'
+                                              % nginx.port, 1))
+
+            # --- the publisher leaves: the pushes end ---
+            harness.kill(pub, signal.SIGTERM)
+            wait_for('pushes ended', lambda: relays(http_port)['relays'] == [], 10)
+            self.assertIsNotNone(ours.wait_log(r'publish end stream=relayed/cam_copy', 5), 'second origin log')
+            totals = relays(http_port)['totals']
+            self.assertEqual(totals['sessions'], 2, totals)
+            self.assertGreaterEqual(totals['connects'], 3, totals)
+            self.assertTrue(src.alive() and ours.alive())
+            metrics = urllib.request.urlopen('http://127.0.0.1:%d/metrics' % http_port, timeout=3).read().decode()
+            self.assertIn('# TYPE sc_relay_up gauge', metrics)
+            say('test took %.1f s', time.monotonic() - t0)
+            ok = True
+        finally:
+            if not ok:
+                self.dump(src, nginx, ours)
+
+    def test_02_tls_verify_refuses_self_signed(self):
+        ours = self.tls_origin('origin-dest-v')
+        http_port = harness.free_port()
+        src = self.start(harness.Server('origin-src-v', {
+            'http_listen': '127.0.0.1:%d' % http_port,
+            'relay_push': 'live/v=rtmps://localhost:%d/live/v' % ours.tls_port,
+            'relay_reconnect_min': '200ms', 'relay_reconnect_max': '500ms'}, kind='origin'))
+        ok = False
+        try:
+            pub = publish(src.url('v'), 'pub-v')
+            harness.wait_playable(src, 'v', 20, pub)
+            p = wait_for('a verification failure', lambda: (
+                lambda x: x if x and x['failures'] >= 2 else None)(push_to(relays(http_port), '/live')), 10)
+            self.assertIn('certificate verify failed', p['last_error'], p)
+            self.assertEqual(p['connects'], 0, p)
+            # Other streams of the app match no rule: no session for them.
+            self.assertEqual(len(relays(http_port)['relays']), 1)
+            harness.kill(pub, signal.SIGTERM)
+            ok = True
+        finally:
+            if not ok:
+                self.dump(src, ours)
+
+    def test_03_bad_rule_refused_at_start(self):
+        binary = harness.origin_binary()
+        for bad in ('live=http://h/x', 'live', 'live=rtmp://h:0/app', '/x=rtmp://h/app', 'live/x=rtmp://h/app'):
+            r = harness.run([binary, '--listen', '127.0.0.1:0', '--set', 'relay_push=' + bad], 10)
+            self.assertEqual(r.returncode, 1, 'origin started with relay_push=%r' % bad)
+            self.assertIn(b'relay_push: item 1', r.stderr, r.stderr[-300:])
+
+
+if __name__ == '__main__':
+    harness.main()
