@@ -337,6 +337,8 @@ static void job_free(struct origin_record_job *j)
 /* Scan a slice; answer once the index is complete. */
 static void job_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+    (void)loop;
+    (void)revents;
     struct origin_record_job *j = w->data;
     struct origin_record *o = j->o;
     struct http_server_request *req = http_server_request_lookup(j->http, j->handle);

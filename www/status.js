@@ -7,7 +7,8 @@
  * autoplay). window.scPlayer exposes the player state for tests and the
  * console: {stream, url, engine: "hls.js"|"native"|null,
  * state: "idle"|"loading"|"playing"|"buffering"|"retrying"|"error",
- * errors: [last messages], hls: the Hls instance or null}.
+ * errors: [last error messages], log: [last events, "12.3s what"],
+ * hls: the Hls instance or null}.
  *
  * Stream names come from publishers: they only ever reach the DOM through
  * textContent and encodeURIComponent, never as HTML.
@@ -22,7 +23,7 @@
 
     const $ = (id) => document.getElementById(id);
     const player = window.scPlayer = {
-        stream: null, url: null, engine: null, state: 'idle', errors: [], hls: null,
+        stream: null, url: null, engine: null, state: 'idle', errors: [], log: [], hls: null,
     };
     const rows = new Map();  /* stream key -> {tr, cells} */
     let retryTimer = null;
@@ -176,13 +177,23 @@
 
     /* ------------------------------------------------------------ player */
 
+    function push(list, msg) {
+        list.push(msg);
+        if (list.length > MAX_ERRORS) list.shift();
+    }
+
+    function trace(msg) {
+        push(player.log, (performance.now() / 1000).toFixed(1) + 's ' + msg);
+    }
+
     function note(msg) {
-        player.errors.push(msg);
-        if (player.errors.length > MAX_ERRORS) player.errors.shift();
+        push(player.errors, msg);
+        trace(msg);
         console.warn('player:', msg);
     }
 
     function setState(s, detail) {
+        if (s !== player.state) trace(s + (detail ? ' ' + detail : ''));
         player.state = s;
         $('player-state').textContent = s + (detail ? ': ' + detail : '');
     }
@@ -213,9 +224,18 @@
             hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
                 video.play().catch((e) => note('play() refused: ' + e.message));
             });
+            hls.on(window.Hls.Events.MANIFEST_LOADED, () => trace('playlist loaded'));
+            hls.on(window.Hls.Events.FRAG_BUFFERED, (_ev, d) => {
+                if (d.frag.sn === 'initSegment' || player.state !== 'playing')
+                    trace('buffered ' + d.frag.type + ' ' + d.frag.sn + (d.part ? '.' + d.part.index : ''));
+            });
             hls.on(window.Hls.Events.ERROR, (_ev, data) => {
-                if (!data.fatal) return;
-                note(data.type + '/' + data.details + (data.response ? ' HTTP ' + data.response.code : ''));
+                const what = data.type + '/' + data.details + (data.response ? ' HTTP ' + data.response.code : '');
+                if (!data.fatal) {
+                    trace('recoverable ' + what);
+                    return;
+                }
+                note(what);
                 if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) {
                     hls.recoverMediaError();
                 } else {
@@ -253,7 +273,7 @@
     function play(key, opts) {
         stop();
         const video = $('player');
-        Object.assign(player, { stream: key, url: streamPath(key) + '.ll.m3u8', errors: [] });
+        Object.assign(player, { stream: key, url: streamPath(key) + '.ll.m3u8', errors: [], log: [] });
         video.muted = !!opts.muted;
         $('playing').textContent = key;
         $('playback').hidden = false;

@@ -13,6 +13,14 @@ static uint32_t key_hash(const char *k)
     return h % LIVE_REGISTRY_BUCKETS;
 }
 
+static uint64_t key_hash64(const char *k)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (; *k; k++)
+        h = (h ^ (uint8_t)*k) * 1099511628211ull;
+    return h ? h : 1;
+}
+
 void live_registry_init(struct live_registry *r, uint32_t gop_max_frames, size_t gop_max_bytes)
 {
     memset(r, 0, sizeof(*r));
@@ -58,6 +66,14 @@ struct live_stream *live_registry_get(struct live_registry *r, const char *key)
         return NULL;
     }
     memcpy(s->key, key, strlen(key) + 1); /* length checked above */
+    uint64_t kh = key_hash64(key);
+    for (uint32_t i = 0; i < LIVE_REGISTRY_RECENT; i++)
+        if (r->recent[i].key_hash == kh) {
+            s->segclock = r->recent[i].clock;
+            hls_segment_clock_reset(&s->segclock);
+            r->recent[i].key_hash = 0;
+            break;
+        }
     uint32_t b = key_hash(key);
     s->next = r->buckets[b];
     r->buckets[b] = s;
@@ -74,6 +90,11 @@ void live_registry_release(struct live_registry *r, struct live_stream *s)
         pp = &(*pp)->next;
     if (*pp)
         *pp = s->next;
+    if (s->segclock.segment) {
+        r->recent[r->recent_next].key_hash = key_hash64(s->key);
+        r->recent[r->recent_next].clock = s->segclock;
+        r->recent_next = (r->recent_next + 1) % LIVE_REGISTRY_RECENT;
+    }
     fanout_stream_free(&s->fanout);
     free(s);
     r->count--;

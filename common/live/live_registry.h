@@ -46,8 +46,18 @@ struct live_stream {
     struct live_stream *next; /* bucket chain */
 };
 
+/* Segment clocks of recently forgotten streams: a publisher that comes back
+ * after its stream was freed continues the HLS numbering (packagers then
+ * mark a discontinuity instead of restarting the playlist). */
+#define LIVE_REGISTRY_RECENT 64
+
 struct live_registry {
     struct live_stream *buckets[LIVE_REGISTRY_BUCKETS];
+    struct {
+        uint64_t key_hash; /* 0 = empty */
+        struct hls_segment_clock clock;
+    } recent[LIVE_REGISTRY_RECENT];
+    uint32_t recent_next;
     uint32_t count;
     uint32_t gop_max_frames;
     size_t gop_max_bytes;

@@ -60,6 +60,7 @@ uint32_t record_hls_count(const struct flv_file_reader *r, uint32_t target_ms)
 
 static int longest_cb(void *ctx, uint32_t n, const struct record_hls_segment *s)
 {
+    (void)n;
     uint32_t *longest = ctx;
     if (s->duration > *longest)
         *longest = s->duration;

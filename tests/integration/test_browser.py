@@ -122,7 +122,8 @@ class Browser(cluster.ClusterTestCase):
                     return {t: v.currentTime, w: v.videoWidth, h: v.videoHeight,
                             ready: v.readyState, paused: v.paused,
                             state: p.state, engine: p.engine, url: p.url,
-                            errors: p.errors || [], row: row ? row.innerText : null};
+                            errors: p.errors || [], log: p.log || [],
+                            row: row ? row.innerText : null};
                 })()''' % STREAM)
                 if first is None and state['ready'] >= 2:
                     first = (time.monotonic(), state['t'])

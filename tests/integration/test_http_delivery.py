@@ -117,6 +117,7 @@ class HttpDelivery(cluster.ClusterTestCase):
         else:
             self.fail('media sequence did not advance past %d' % ents[-1][0])
         say('first msn %d', first)
+        self.assertNotIn('#EXT-X-DISCONTINUITY\n', text, 'a steady stream has no discontinuity')
         # a segment starts with a keyframe and decodes
         msn, _, _, uri = ents[-1]
         st, shdr, seg = h1.get('/live/' + uri)
@@ -314,7 +315,8 @@ class HttpDelivery(cluster.ClusterTestCase):
     def test_05_on_demand_subscription_and_slow_reader(self):
         r, o, [(e1, h1)] = self.setup_cluster(edges=1, edge_sets={
             'hls_idle_timeout': '3s', 'linger': '1s', 'workers': 1,
-            'player_max_queue': '256k', 'player_max_behind': '3s', 'socket_sndbuf': '16k'})
+            'player_max_queue': '256k', 'player_max_behind': '3s', 'socket_sndbuf': '16k',
+            'http_flv_max_players': 2})
         self.publish(o, 'od', size='640x360')
         time.sleep(2)   # the origin has it; this edge does not carry it yet
         mark = e1.mark()
@@ -334,12 +336,46 @@ class HttpDelivery(cluster.ClusterTestCase):
         slow.sendall(b'GET /live/od.flv HTTP/1.1\r\nHost: x\r\n\r\n')
         self.assertTrue(e1.wait_log(r'http-flv start stream=live/od', 10, mark))
         dec = harness.DecodeProc(h1.url("/live/od.flv"), 150, 40)
+        time.sleep(1.0)
+        st, hdr, body = h1.get('/live/od.flv')   # a third one: over http_flv_max_players
+        self.assertEqual(st, 503, body)
+        self.assertIn(b'too many', body)
+        self.assertIn('retry-after', hdr)
         res = dec.result()
         self.assertEqual(res.rc, 0, res)
         self.assertGreaterEqual(res.frames, 150, res)
         self.assertTrue(e1.wait_log(r'http-flv end stream=live/od .*reason="player too slow', 20, mark),
                         'the slow reader was not cut off')
         slow.close()
+
+    def test_06_publisher_change_is_a_discontinuity(self):
+        r, o, [(e1, h1)] = self.setup_cluster(edges=1)
+        pub = self.publish(o, 'd', wait_node=e1)
+        text = self.wait_playlist(h1, '/live/d.m3u8', 2)[0]
+        before = playlist_entries(text)
+        pub.stop()
+        time.sleep(1.0)
+        self.publish(o, 'd')
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline:
+            st, _, body = h1.get('/live/d.m3u8')
+            text = body.decode()
+            if st == 200 and '#EXT-X-DISCONTINUITY\n' in text:
+                lines = text.splitlines()
+                i = lines.index('#EXT-X-DISCONTINUITY')
+                after = [ln for ln in lines[i:] if ln and not ln.startswith('#')]
+                if after:
+                    break
+            time.sleep(0.5)
+        else:
+            self.fail('no EXT-X-DISCONTINUITY after the publisher changed:\n' + text)
+        ents = playlist_entries(text)
+        msns = [e[0] for e in ents]
+        self.assertEqual(msns, list(range(msns[0], msns[0] + len(msns))), text)
+        self.assertTrue(set(msns) & set(e[0] for e in before) or msns[0] <= before[-1][0] + 1,
+                        'the playlist restarted instead of continuing:\n' + text)
+        res = harness.DecodeProc(h1.url('/live/d.m3u8'), 30, 40).result()
+        self.assertEqual(res.rc, 0, res)
 
 
 if __name__ == '__main__':

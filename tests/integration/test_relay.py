@@ -15,19 +15,26 @@ processes and clients:
   serves decodable video again;
 - the publisher leaves: the pushes end (FCUnpublish) and /v1/relays empties;
 - a separate origin with relay_tls_verify on refuses the self-signed
-  destination ("certificate verify failed" in last_error) and retries.
+  destination ("certificate verify failed" in last_error) and retries;
+- a scripted RTMP server answering createStream with stream id 5 gets the
+  publish sequence, @setDataFrame metadata, codec headers and media all on
+  stream 5 (the per-frame re-encoding path);
+- malformed relay_push items stop the origin at start with the item named.
 Every process is started and killed by PID (harness); every wait is bounded.
 """
 import json
 import os
 import signal
+import socket
 import sys
+import threading
 import time
 import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import rtmpclient  # noqa: E402
 
 STOP_SECONDS = 5.0
 
@@ -86,6 +93,68 @@ def wait_for(what, pred, timeout):
 def publish(url, tag):
     return harness.spawn(['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error'] + PUBLISH_ARGS + [url],
                          harness.tmp_path('%s-%d.log' % (tag, time.monotonic_ns())))
+
+
+class FakeServer:
+    """One-connection RTMP server (thread): simple handshake, answers connect
+    and createStream (with stream_id), Publish.Start on publish, then records
+    every message for `record` seconds. All socket waits are bounded."""
+
+    def __init__(self, stream_id, record=3.0):
+        self.stream_id, self.record = stream_id, record
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(1)
+        self.sock.settimeout(15)
+        self.port = self.sock.getsockname()[1]
+        self.msgs, self.error = [], None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _recv(self, c, n):
+        b = b''
+        while len(b) < n:
+            d = c.recv(n - len(b))
+            if not d:
+                raise ConnectionError('client closed')
+            b += d
+        return b
+
+    def _run(self):
+        try:
+            c, _ = self.sock.accept()
+            c.settimeout(10)
+            c0c1 = self._recv(c, 1 + 1536)
+            c.sendall(b'\x03' + bytes(1536) + c0c1[1:])
+            self._recv(c, 1536)
+            rd = rtmpclient.ChunkReader()
+            send = lambda sid, *vals: c.sendall(rtmpclient.encode_message(  # noqa: E731
+                3, rtmpclient.COMMAND_AMF0, sid, rtmpclient.amf0_encode_all(*vals)))
+            stop = None
+            while stop is None or time.monotonic() < stop:
+                try:
+                    d = c.recv(65536)
+                except socket.timeout:
+                    break
+                if not d:
+                    break
+                rd.feed(d)
+                for m in rd.messages():
+                    self.msgs.append(m)
+                    if m.name == 'connect':
+                        send(0, '_result', m.amf[1], None, {'level': 'status',
+                                                            'code': 'NetConnection.Connect.Success'})
+                    elif m.name == 'createStream':
+                        send(0, '_result', m.amf[1], None, self.stream_id)
+                    elif m.name == 'publish':
+                        send(self.stream_id, 'onStatus', 0, None,
+                             {'level': 'status', 'code': 'NetStream.Publish.Start', 'description': 'go'})
+                        stop = time.monotonic() + self.record
+            c.close()
+        except Exception as e:  # reported by the test
+            self.error = e
+        finally:
+            self.sock.close()
 
 
 class Relay(unittest.TestCase):
@@ -236,7 +305,48 @@ class Relay(unittest.TestCase):
             if not ok:
                 self.dump(src, ours)
 
-    def test_03_bad_rule_refused_at_start(self):
+    def test_03_other_stream_id_reencodes(self):
+        fake = FakeServer(stream_id=5)
+        http_port = harness.free_port()
+        src = self.start(harness.Server('origin-src-f', {
+            'http_listen': '127.0.0.1:%d' % http_port,
+            'relay_push': 'live=rtmp://localhost:%d/app' % fake.port}, kind='origin'))
+        ok = False
+        try:
+            pub = harness.start_publisher(src.url('cam2'), 'pub-cam2')
+            p = wait_for('push live', lambda: (lambda d: d['relays'][0] if d['relays'] and
+                                               d['relays'][0]['state'] == 'live' else None)(relays(http_port)), 20)
+            self.assertFalse(p['zero_copy'], p)
+            fake.thread.join(15)
+            self.assertFalse(fake.thread.is_alive())
+            self.assertIsNone(fake.error, repr(fake.error))
+            harness.kill(pub, signal.SIGTERM)
+            m = fake.msgs
+            names = [x.name for x in m if x.type == rtmpclient.COMMAND_AMF0]
+            self.assertEqual(names[:5], ['connect', 'releaseStream', 'FCPublish', 'createStream', 'publish'], m[:8])
+            self.assertEqual(m[0].type, rtmpclient.SET_CHUNK_SIZE, m[:3])
+            connect = next(x for x in m if x.name == 'connect').amf[2]
+            self.assertEqual((connect['app'], connect['type'], connect['tcUrl']),
+                             ('app', 'nonprivate', 'rtmp://localhost:%d/app' % fake.port))
+            publish_cmd = next(x for x in m if x.name == 'publish')
+            self.assertEqual((publish_cmd.stream_id, publish_cmd.amf[3], publish_cmd.amf[4]), (5, 'cam2', 'live'))
+            after = m[m.index(publish_cmd) + 1:]
+            media = [x for x in after if x.type in (rtmpclient.AUDIO, rtmpclient.VIDEO, rtmpclient.DATA_AMF0)]
+            self.assertGreater(len(media), 50, after[:5])
+            self.assertEqual({x.stream_id for x in media}, {5})
+            self.assertEqual(media[0].amf[:2], ['@setDataFrame', 'onMetaData'], media[0])
+            video = [x for x in media if x.type == rtmpclient.VIDEO]
+            audio = [x for x in media if x.type == rtmpclient.AUDIO]
+            self.assertTrue(video[0].is_video_seq_header(), video[:2])
+            self.assertTrue(audio[0].is_audio_seq_header(), audio[:2])
+            self.assertTrue(video[1].is_video_keyframe(), video[:2])
+            say('fake server (stream id 5): %d media messages, all on stream 5', len(media))
+            ok = True
+        finally:
+            if not ok:
+                self.dump(src)
+
+    def test_04_bad_rule_refused_at_start(self):
         binary = harness.origin_binary()
         for bad in ('live=http://h/x', 'live', 'live=rtmp://h:0/app', '/x=rtmp://h/app', 'live/x=rtmp://h/app'):
             r = harness.run([binary, '--listen', '127.0.0.1:0', '--set', 'relay_push=' + bad], 10)

@@ -133,3 +133,27 @@ Test(registry, many_keys)
     for (int b = 0; b < LIVE_REGISTRY_BUCKETS; b++)
         cr_assert_null(reg.buckets[b]);
 }
+
+Test(registry, forgotten_stream_keeps_its_segment_numbers)
+{
+    struct live_stream *s = live_registry_get(&reg, "live/seg");
+    hls_segment_clock_init(&s->segclock, 2000);
+    s->segclock.segment = 1000;
+    live_registry_release(&reg, s);
+    struct live_stream *other = live_registry_get(&reg, "live/other");
+    cr_assert_eq(other->segclock.segment, 0, "another key starts fresh");
+    s = live_registry_get(&reg, "live/seg");
+    cr_assert_eq(s->segclock.segment, 1000, "the same key continues its numbering");
+    cr_assert(s->segclock.restart, "and cuts at its first keyframe");
+    cr_assert_eq(s->segclock.target_ms, 2000);
+    live_registry_release(&reg, s);
+    live_registry_release(&reg, other);
+    /* remembered once: a stream that never had a segment leaves nothing */
+    s = live_registry_get(&reg, "live/seg");
+    cr_assert_eq(s->segclock.segment, 1000);
+    s->segclock.segment = 0;
+    live_registry_release(&reg, s);
+    s = live_registry_get(&reg, "live/seg");
+    cr_assert_eq(s->segclock.segment, 0);
+    live_registry_release(&reg, s);
+}

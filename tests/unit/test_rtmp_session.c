@@ -1038,3 +1038,115 @@ Test(session_play_later, stopped_before_the_decision)
     cr_assert_eq(find_msg(&f.msgs, 0, "onStatus", "NetStream.Play.Start"), -1);
     fix_free(&f);
 }
+
+/* ---- recordings: play's start argument, app instance, seek ---- */
+
+static uint32_t seek_ms;
+static int seeks;
+
+static int rec_seek(struct rtmp_session *s, uint32_t ms)
+{
+    seeks++;
+    seek_ms = ms;
+    return ms == 4242 ? ST_ERROR : ST_OK; /* 4242: a position the owner refuses */
+}
+
+static const struct rtmp_session_handler seek_handler = {
+    .on_connect = rec_connect,
+    .on_publish = rec_publish,
+    .on_play = rec_play,
+    .on_media = rec_media,
+    .on_unpublish = rec_unpublish,
+    .on_stop_play = rec_stop_play,
+    .on_play_control = rec_play_control,
+    .on_seek = rec_seek,
+};
+
+Test(session_vod, play_start_argument)
+{
+    struct fix f;
+    fix_connect(&f);
+    cr_assert_eq(stream_cmd(&f, "snzsn", "play", 0.0, "rec", 2500.0), ST_OK);
+    cr_assert_eq(f.s.play_start, 2500.0);
+    fix_free(&f);
+    fix_connect(&f);
+    cr_assert_eq(stream_cmd(&f, "snzs", "play", 0.0, "rec"), ST_OK);
+    cr_assert_eq(f.s.play_start, -2000.0, "no start: live or from the beginning");
+    fix_free(&f);
+    fix_connect(&f);
+    cr_assert_eq(stream_cmd(&f, "snz{ksknkn}", "play2", 0.0, "streamName", "rec", "start", 1200.0, "len", -1.0), ST_OK);
+    cr_assert_eq(f.s.play_start, 1200.0);
+    cr_assert_str_eq(f.rec.play_name, "rec");
+    fix_free(&f);
+}
+
+Test(session_vod, app_instance_kept)
+{
+    struct fix f;
+    fix_handshake(&f);
+    cr_assert_eq(cmd(&f, "sn{ksks}", "connect", 1.0, "app", "vod/live?token=1", "tcUrl", "rtmp://h/vod/live"), ST_OK);
+    cr_assert_str_eq(f.s.app, "vod");
+    cr_assert_str_eq(f.s.app_instance, "live");
+    fix_free(&f);
+    fix_connect(&f);
+    cr_assert_str_eq(f.s.app_instance, "");
+    fix_free(&f);
+}
+
+Test(session_vod, seek_on_a_live_stream_fails)
+{
+    struct fix f;
+    start_player(&f, 0);
+    cr_assert_eq(stream_cmd(&f, "snzn", "seek", 0.0, 3000.0), ST_OK);
+    fix_reparse(&f);
+    cr_assert_geq(find_msg(&f.msgs, 0, "onStatus", "NetStream.Seek.Failed"), 0);
+    cr_assert_eq(f.s.role, RTMP_ROLE_PLAYER, "the player goes on");
+    fix_free(&f);
+}
+
+Test(session_vod, seek_notifies_then_restarts)
+{
+    struct fix f;
+    start_player(&f, 0);
+    f.s.handler = &seek_handler;
+    seeks = 0;
+    size_t before = f.out.len;
+    cr_assert_eq(stream_cmd(&f, "snzn", "seek", 0.0, 3000.0), ST_OK);
+    cr_assert_eq(seeks, 1);
+    cr_assert_eq(seek_ms, 3000);
+    cr_assert_gt(f.out.len, before);
+    fix_reparse(&f);
+    long start0 = find_msg(&f.msgs, 0, "onStatus", "NetStream.Play.Start");
+    long n = find_msg(&f.msgs, 0, "onStatus", "NetStream.Seek.Notify");
+    cr_assert_geq(n, 0);
+    cr_assert_gt(find_msg(&f.msgs, (size_t)start0 + 1, "onStatus", "NetStream.Play.Start"), n,
+                 "Play.Start follows Seek.Notify");
+    /* Refused by the owner, negative, or not a number: Seek.Failed, and the
+     * owner is not asked about the bad ones. */
+    cr_assert_eq(stream_cmd(&f, "snzn", "seek", 0.0, 4242.0), ST_OK);
+    cr_assert_eq(seeks, 2);
+    cr_assert_eq(stream_cmd(&f, "snzn", "seek", 0.0, -5.0), ST_OK);
+    cr_assert_eq(stream_cmd(&f, "snzs", "seek", 0.0, "10"), ST_OK);
+    cr_assert_eq(stream_cmd(&f, "snz", "seek", 0.0), ST_OK);
+    cr_assert_eq(stream_cmd(&f, "snzn", "seek", 0.0, 1e12), ST_OK);
+    cr_assert_eq(seeks, 2);
+    fix_reparse(&f);
+    long failed = 0;
+    for (size_t i = 0; i < f.msgs.n; i++)
+        failed += find_msg(&f.msgs, i, "onStatus", "NetStream.Seek.Failed") == (long)i;
+    cr_assert_eq(failed, 5);
+    fix_free(&f);
+}
+
+Test(session_vod, seek_without_play_is_ignored)
+{
+    struct fix f;
+    fix_connect(&f);
+    f.s.handler = &seek_handler;
+    seeks = 0;
+    size_t before = f.out.len;
+    cr_assert_eq(stream_cmd(&f, "snzn", "seek", 0.0, 1000.0), ST_OK);
+    cr_assert_eq(seeks, 0);
+    cr_assert_eq(f.out.len, before);
+    fix_free(&f);
+}
