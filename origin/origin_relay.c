@@ -486,12 +486,14 @@ static void on_push_io(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (p->state != PUSH_SETUP && p->state != PUSH_LIVE)
         return;
-    /* TLS may need either direction for either operation: try both. */
-    if (push_read(p) != ST_OK)
+    /* TLS may need either direction for either operation. */
+    if (((revents & EV_READ) || p->read_wants_write || p->t.pending) && push_read(p) != ST_OK)
         return;
     if ((fanout_player_pending(&p->out) || p->t.unsent) && push_flush(p) != ST_OK)
         return;
     push_update_io(p);
+    if (p->t.pending)
+        ev_feed_event(loop, &p->io, EV_READ); /* decrypted input the fd will not signal */
 }
 
 static void push_start_dial(struct relay_push *p)

@@ -222,7 +222,10 @@ static void abandon(struct hls_stream *h, const char *why)
 {
     if (!h->in_progress)
         return;
-    LOG_WARN("hls %s: segment %llu dropped: %s", h->name, (unsigned long long)h->cur.msn, why);
+    if (!h->warned_drop)
+        LOG_WARN("hls %s: segment %llu dropped: %s (further drops only counted)", h->name,
+                 (unsigned long long)h->cur.msn, why);
+    h->warned_drop = 1;
     h->bytes -= h->set.format == HLS_FORMAT_TS ? h->cur_ts.len : seg_bytes(&h->cur);
     buf_reset(&h->cur_ts);
     release_part_frames(h);
@@ -314,7 +317,7 @@ static unsigned close_part(struct hls_stream *h, uint32_t end_ts)
         h->cur.parts_cap = cap;
     }
     if (!make_room(h, h->scratch.len)) {
-        abandon(h, "part larger than max_bytes");
+        abandon(h, "segment larger than max_bytes");
         return 0;
     }
     struct hls_blob *b = blob_new(h->scratch.data, h->scratch.len);
@@ -452,7 +455,7 @@ static unsigned add_frame(struct hls_stream *h, struct fanout_frame *f)
             return mask;
     }
     if (!make_room(h, h->part_body_bytes + f->body_len + PART_OVERHEAD)) {
-        abandon(h, "part larger than max_bytes");
+        abandon(h, "segment larger than max_bytes");
         return mask;
     }
     h->part_frames[h->part_nframes++] = fanout_frame_ref(f);
@@ -467,7 +470,6 @@ static void restart(struct hls_stream *h)
     drop_held(h);
     h->have_last = 0;
     h->need_restart = 0;
-    h->warned = 0;
 }
 
 static unsigned open_segment(struct hls_stream *h, struct fanout_frame *f)

@@ -22,8 +22,10 @@
  * other start (gap, numbers going back, epoch jump, codec change inside an
  * epoch, or a segment this node had to abandon) drops every held segment and
  * starts over. A segment is abandoned (never listed) when it outgrows
- * max_bytes or HLS_STREAM_MAX_PARTS, when a frame stamped with a later
- * segment shows a SEG_START was missed, or when none of its frames muxed.
+ * max_bytes (after every complete segment was evicted for it) or
+ * HLS_STREAM_MAX_PARTS, when a frame stamped with a later segment shows a
+ * SEG_START was missed, or (fMP4) when none of its frames muxed or its init
+ * segment cannot be built.
  *
  * Discontinuity numbering rule: EXT-X-DISCONTINUITY-SEQUENCE is the epoch of
  * the first listed segment, and an EXT-X-DISCONTINUITY tag appears only
@@ -34,9 +36,11 @@
  * URIs are relative to the playlist (/<app>/<name>.m3u8): "<name>/<msn>.ts",
  * "<name>/<msn>.m4s", "<name>/<msn>.<part>.m4s", "<name>/init-<id>.mp4".
  * The init id is a 64-bit FNV-1a hash of the codec headers (printed in
- * decimal), not a segment number: a node that joined late cannot know which
- * segment first used the headers, but every node hashes the same bytes, and
- * the same name always means the same bytes (cache-safe across republishes).
+ * decimal): for the video then the audio header, a presence byte (0/1), the
+ * length as big-endian u32 and the bytes. Not a segment number: a node that
+ * joined late cannot know which segment first used the headers, but every
+ * node hashes the same bytes, and the same name always means the same bytes
+ * (cache-safe across republishes).
  *
  * fMP4 parts: a part closes at the first frame whose source_ts is at least
  * 7/8 of part_ms after the part's start (that frame opens the next part), at
@@ -55,8 +59,8 @@
  * init-segment table and the part scratch. Segment, part and init bytes are
  * refcounted blobs; bytes held (complete segments + the segment in progress)
  * never exceed max_bytes: the oldest segments are evicted first. A muxer
- * error on a frame is logged once per stream run (LOG_WARN), counted, and
- * that frame is skipped.
+ * error on a frame is logged once per stream (LOG_WARN), counted, and that
+ * frame is skipped; the first dropped segment is logged too, the rest counted.
  *
  * Loop-confined: one loop owns a stream and every blob it hands out (plain
  * int refcounts). Blobs stay valid until the holder unrefs them, however far
@@ -181,7 +185,7 @@ struct hls_stream {
     uint32_t ninits, inits_cap;
 
     size_t bytes;                      /* complete segments + segment in progress */
-    int warned;                        /* muxer error logged in this run */
+    int warned, warned_drop;           /* a muxer error / a dropped segment was logged */
     struct hls_stream_stats stats;
 };
 

@@ -311,6 +311,19 @@ static int handle_stats(struct http_server_request *req, void *ctx)
             (unsigned long long)s->auth_refused_key, (unsigned long long)s->auth_refused_webhook,
             (unsigned long long)(api->srv->gate ? api->srv->gate->webhook_calls : 0),
             (unsigned long long)(api->srv->gate ? api->srv->gate->webhook_errors : 0));
+    if (api->delivery) {
+        const struct live_http_stats *hs = &api->delivery->stats;
+        appendf(&b,
+                "\"http_playlists\":%llu,\"http_segments\":%llu,\"http_segment_bytes\":%llu,"
+                "\"http_blocked\":%llu,\"http_wait_timeouts\":%llu,\"http_not_found\":%llu,"
+                "\"http_flv_players\":%llu,\"http_flv_players_now\":%u,\"http_flv_dropped_slow\":%llu,"
+                "\"http_delivery_refused\":%llu,",
+                (unsigned long long)hs->playlists, (unsigned long long)hs->segments,
+                (unsigned long long)hs->segment_bytes, (unsigned long long)hs->blocked,
+                (unsigned long long)hs->wait_timeouts, (unsigned long long)hs->not_found,
+                (unsigned long long)hs->flv_players, api->delivery->nflv, (unsigned long long)hs->flv_dropped_slow,
+                (unsigned long long)hs->refused);
+    }
     /* Limits: one counter per refusal reason. */
     appendf(&b,
             "\"refused_max_connections\":%llu,\"refused_per_ip\":%llu,\"refused_max_streams\":%llu,"
@@ -423,6 +436,17 @@ static int handle_metrics(struct http_server_request *req, void *ctx)
          api->http.stats.bad_requests},
         {"sc_http_timeouts_total", "counter", "HTTP connections ended by http_timeout (slow requests)",
          api->http.stats.timeouts},
+        {"sc_hls_playlists_total", "counter", "HLS playlists served", api->delivery ? api->delivery->stats.playlists : 0},
+        {"sc_hls_segments_total", "counter", "HLS segments, parts and init segments served",
+         api->delivery ? api->delivery->stats.segments : 0},
+        {"sc_hls_segment_bytes_total", "counter", "bytes of HLS segments, parts and init segments served",
+         api->delivery ? api->delivery->stats.segment_bytes : 0},
+        {"sc_hls_blocked_total", "counter", "HLS requests that waited (blocking reload, first segment)",
+         api->delivery ? api->delivery->stats.blocked : 0},
+        {"sc_http_flv_players_total", "counter", "HTTP-FLV players accepted",
+         api->delivery ? api->delivery->stats.flv_players : 0},
+        {"sc_http_flv_dropped_slow_total", "counter", "HTTP-FLV players closed for being too slow",
+         api->delivery ? api->delivery->stats.flv_dropped_slow : 0},
     };
     char node[CLUSTER_ID_MAX * 2];
     label_value(api->node_id, node, sizeof(node));

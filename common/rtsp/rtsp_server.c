@@ -408,7 +408,7 @@ static void send_sender_reports(struct rtsp_session *s, struct rtsp_conn *c, uin
         uint8_t pkt[4 + 512];
         struct buf b;
         buf_init(&b, sizeof(pkt));
-        if (rtcp_report_sender(&b, st->pk[t].ssrc, ntp, rtp_packetizer_timestamp(&st->pk[t], media + (t == TRACK_AUDIO ? 500 : 0)), tr->packets,
+        if (rtcp_report_sender(&b, st->pk[t].ssrc, ntp, rtp_packetizer_timestamp(&st->pk[t], media), tr->packets,
                                tr->octets, cname) != ST_OK) {
             buf_free(&b);
             continue;

@@ -622,7 +622,12 @@ Test(hls_stream, discontinuity_on_epoch_change)
     g3.epoch = 2;
     g3.headers = 0;
     gen(&more, &g3);
-    feed(&h, &more, 0, more.n);
+    feed(&h, &more, 0, at(&more, 62001)); /* up to 108: 103..108 listed */
+    pl = playlist(&h, 0);
+    cr_assert_not_null(strstr(pl, "#EXT-X-MEDIA-SEQUENCE:103\n#EXT-X-DISCONTINUITY-SEQUENCE:2\n"), "%s", pl);
+    cr_assert_null(strstr(pl, "#EXT-X-DISCONTINUITY\n"), "%s", pl);
+    free(pl);
+    feed(&h, &more, at(&more, 62001), more.n);
     pl = playlist(&h, 0);
     cr_assert_not_null(strstr(pl, "#EXT-X-MEDIA-SEQUENCE:106\n#EXT-X-DISCONTINUITY-SEQUENCE:2\n"), "%s", pl);
     cr_assert_null(strstr(pl, "#EXT-X-DISCONTINUITY\n"));
