@@ -68,6 +68,7 @@ struct origin_relay_rule {
     char pattern[LIVE_KEY_MAX]; /* "app" or "app/name" */
     int whole_key;              /* pattern names one stream */
     char url[RTMP_CLIENT_URL_MAX];
+    char dest[RTMP_CLIENT_URL_MAX]; /* its tcUrl, for logs: the URL may hold a stream key */
     int tls;
 };
 
@@ -663,11 +664,14 @@ static int parse_rules(struct origin_relay *r, const char *spec)
             const char *key = rule->whole_key ? rule->pattern : "app/sample";
             if (rule_url(rule, key, url, sizeof(url)) != ST_OK)
                 why = "URL too long";
-            else if (rtmp_client_parse_url(url, &u, &why) == ST_OK)
+            else if (rtmp_client_parse_url(url, &u, &why) == ST_OK) {
                 rule->tls = u.tls;
+                memcpy(rule->dest, u.tc_url, sizeof(rule->dest));
+            }
         }
         if (why) {
-            LOG_ERROR("relay_push: item %zu \"%.*s\": %s", item, (int)(b - a), a, why);
+            /* The pattern only: the URL may carry a secret stream key. */
+            LOG_ERROR("relay_push: item %zu (%.*s): %s", item, eq && eq > a ? (int)(eq - a) : 0, a, why);
             return ST_ERROR;
         }
         r->nrules++;
@@ -808,8 +812,7 @@ int origin_relay_start(struct origin_relay *r, struct ev_loop *loop, struct live
         }
     }
     for (size_t i = 0; i < r->nrules; i++)
-        LOG_INFO("relay rule %s -> %s%s", r->rules[i].pattern, r->rules[i].url,
-                 r->rules[i].whole_key || strstr(r->rules[i].url, "{name}") ? "" : "/<name>");
+        LOG_INFO("relay rule %s -> %s%s", r->rules[i].pattern, r->rules[i].dest, r->rules[i].tls ? " (tls)" : "");
     r->started = 1;
     return ST_OK;
 }

@@ -414,6 +414,11 @@ static int serve(struct http_stream *hs, struct http_server_request *req, struct
     struct hls_blob *blob = NULL;
     const char *ctype = ri == R_TS ? "video/mp2t" : "video/mp4";
     if (w->kind == W_INIT) {
+        /* A worker that has not started a segment yet (just subscribed, or its
+         * rendition just created) has no init segment, while another worker
+         * already lists it: wait as for a segment instead of a 404. */
+        if (r->ninits == 0 && !final)
+            return ST_AGAIN;
         blob = hls_stream_init_segment(r, w->msn);
     } else {
         int ready = hls_stream_ready(r, w->msn, w->kind == W_PART ? w->part : -1);

@@ -1133,7 +1133,7 @@ static const char *reason_of(int status)
 static void respond(struct rtsp_conn *c, int status, long cseq, const char *extra, const char *ctype,
                     const void *body, size_t body_len)
 {
-    char head[2048];
+    char head[4096];
     int n = snprintf(head, sizeof(head), "RTSP/1.0 %d %s\r\n", status, reason_of(status));
     if (cseq >= 0)
         n += snprintf(head + n, sizeof(head) - (size_t)n, "CSeq: %ld\r\n", cseq);
@@ -1383,6 +1383,8 @@ static void handle_setup(struct rtsp_conn *c, const struct target *t)
         respond(c, 461, r->cseq, NULL, NULL, NULL, 0); /* one lower transport per session */
         return;
     }
+    unsigned bit = t->track == TRACK_VIDEO ? RTSP_SDP_VIDEO : RTSP_SDP_AUDIO;
+    int created = 0;
     if (!s) {
         int st = authorize(c, t->key, t->query);
         if (st) {
@@ -1390,7 +1392,7 @@ static void handle_setup(struct rtsp_conn *c, const struct target *t)
             return;
         }
         struct rtsp_stream *stream = stream_get(srv, t->key);
-        if (!stream || !stream_ready(stream)) {
+        if (!stream || !stream_ready(stream) || !(stream->tracks & bit)) {
             /* SETUP without DESCRIBE: only for a stream with codec headers */
             if (stream)
                 stream_put(stream);
@@ -1405,10 +1407,10 @@ static void handle_setup(struct rtsp_conn *c, const struct target *t)
         }
         s = &c->session;
         s->authorized = srv->live->gate != NULL;
+        created = 1;
         LOG_INFO("rtsp: session %s started peer=%s stream=%s transport=%s", s->id, c->peer, t->key,
                  tp.lower == RTSP_LOWER_UDP ? "udp" : "tcp");
     }
-    unsigned bit = t->track == TRACK_VIDEO ? RTSP_SDP_VIDEO : RTSP_SDP_AUDIO;
     if (!(s->stream->tracks & bit)) {
         respond(c, 404, r->cseq, NULL, NULL, NULL, 0);
         return;
@@ -1421,6 +1423,8 @@ static void handle_setup(struct rtsp_conn *c, const struct target *t)
         if (udp_pair(srv, &c->local_sa, tr->fd, tr->server_port) != ST_OK) {
             LOG_WARN("rtsp: session %s peer=%s: no free UDP port pair%s", s->id, c->peer,
                      srv->port_lo ? " in rtsp_udp_port_range" : "");
+            if (created)
+                session_end(c, "no UDP ports"); /* the client never learnt its id */
             respond(c, 453, r->cseq, NULL, NULL, NULL, 0);
             return;
         }

@@ -276,6 +276,7 @@ class Relay(unittest.TestCase):
             self.assertTrue(src.alive() and ours.alive())
             metrics = urllib.request.urlopen('http://127.0.0.1:%d/metrics' % http_port, timeout=3).read().decode()
             self.assertIn('# TYPE sc_relay_up gauge', metrics)
+            self.assertEqual(src.stop(), 0, 'origin exit status on SIGTERM')
             say('test took %.1f s', time.monotonic() - t0)
             ok = True
         finally:
