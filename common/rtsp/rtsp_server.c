@@ -49,7 +49,7 @@ enum { TRACK_VIDEO = 0, TRACK_AUDIO = 1, NTRACKS = 2 };
 #define LINGER_MS 2000              /* after a 400: read and discard this long before closing */
 #define TICK_S 0.25
 #define PACE_S 0.002
-#define DEFAULT_GOP_FRAMES 900
+#define METHODS "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
 
 /* --- configuration ------------------------------------------------------ */
 
@@ -1456,7 +1456,8 @@ static void handle_setup(struct rtsp_conn *c, const struct target *t)
     tr->setup = 1;
     char extra[512];
     session_line(c, extra, sizeof(extra), 1);
-    strncat(extra, line, sizeof(extra) - strlen(extra) - 1);
+    size_t used = strlen(extra);
+    snprintf(extra + used, sizeof(extra) - used, "%s", line);
     respond(c, 200, r->cseq, extra, NULL, NULL, 0);
 }
 
@@ -1568,8 +1569,8 @@ static void handle_request(struct rtsp_conn *c)
         if (rtsp_request_header(r, "session") && !request_session(c, 0))
             return;
         session_line(c, extra, sizeof(extra), 0);
-        strncat(extra, "Public: OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER\r\n",
-                sizeof(extra) - strlen(extra) - 1);
+        size_t used = strlen(extra);
+        snprintf(extra + used, sizeof(extra) - used, "Public: %s\r\n", METHODS);
         respond(c, 200, r->cseq, extra, NULL, NULL, 0);
         return;
     }
@@ -1585,9 +1586,7 @@ static void handle_request(struct rtsp_conn *c)
                 strcmp(m, "PAUSE") == 0 || strcmp(m, "TEARDOWN") == 0;
     if (!known) {
         int other = strcmp(m, "ANNOUNCE") == 0 || strcmp(m, "RECORD") == 0 || strcmp(m, "REDIRECT") == 0;
-        respond(c, other ? 405 : 501, r->cseq,
-                "Allow: OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER\r\n", NULL,
-                NULL, 0);
+        respond(c, other ? 405 : 501, r->cseq, "Allow: " METHODS "\r\n", NULL, NULL, 0);
         return;
     }
     struct target t;
