@@ -21,6 +21,7 @@ redis_port=${SC_REDIS_PORT:-6390}
 run=$(mktemp -d /tmp/streamcluster.XXXXXX)
 origin_tls_port=$((origin_port + 10))
 edge_tls_port=$((edge_port + 10))
+edge_rtsp_port=8554
 # Self-signed, for rtmps:// (ffmpeg and OBS do not verify it by default).
 openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
@@ -53,12 +54,13 @@ wait_port "$redis_port"
 pids+=($!)
 ./build/edge --config deploy/edge.conf --listen "0.0.0.0:$edge_port" \
   --set workers=2 --set drain_timeout=1s --set redis="127.0.0.1:$redis_port" --set advertise_host="$host" \
-  --set rtmps_listen="0.0.0.0:$edge_tls_port" "${tls[@]}" &
+  --set rtmps_listen="0.0.0.0:$edge_tls_port" --set rtsp_listen="0.0.0.0:$edge_rtsp_port" "${tls[@]}" &
 pids+=($!)
 wait_port "$origin_port"
 wait_port "$edge_port"
 wait_port "$origin_tls_port"
 wait_port "$edge_tls_port"
+wait_port "$edge_rtsp_port"
 echo "publish: rtmp://$host:$origin_port/live/stream"
 echo "play: rtmp://$host:$edge_port/live/stream"
 echo "play-origin: rtmp://$host:$origin_port/live/stream"
@@ -67,6 +69,7 @@ echo "play-tls: rtmps://$host:$edge_tls_port/live/stream"
 echo "hls: http://$host:8081/live/stream.m3u8"
 echo "ll-hls: http://$host:8081/live/stream.ll.m3u8"
 echo "flv: http://$host:8081/live/stream.flv"
+echo "rtsp: rtsp://$host:$edge_rtsp_port/live/stream"
 echo "status: http://$host:8081/ (edge: streams, viewers, a player) http://$host:8080/ (origin)"
 echo "route: http://$host:8081/v1/route?stream=live/stream&proto=rtmp"
 echo "stats: http://$host:8081/v1/stats (edge worker) http://$host:8080/v1/stats (origin); metrics on /metrics"

@@ -175,12 +175,12 @@ static void stream_json(struct live_api *api, struct live_stream *st, struct buf
         appendf(b, "null");
     }
     appendf(b,
-            ",\"source\":%s,\"viewers\":{\"rtmp\":%u,\"flv\":%u,\"hls\":%u},\"players\":%u,\"epoch\":%u,\"bitrate_bps\":%llu,"
+            ",\"source\":%s,\"viewers\":{\"rtmp\":%u,\"flv\":%u,\"hls\":%u,\"rtsp\":%u},\"players\":%u,\"epoch\":%u,\"bitrate_bps\":%llu,"
             "\"frames_in\":%llu,\"bytes_in\":%llu,\"drops\":%llu,"
             "\"video\":{\"codec\":\"%s\",\"width\":%u,\"height\":%u,\"profile\":%u,\"level\":%u},"
             "\"audio\":{\"codec\":\"%s\",\"sample_rate\":%u,\"channels\":%u}}",
             st->source ? "true" : "false", st->fanout.nplayers - st->flv_players, st->flv_players,
-            live_http_hls_viewers(st, now), st->fanout.nplayers, st->epoch,
+            live_http_hls_viewers(st, now), st->rtsp_viewers, st->fanout.nplayers, st->epoch,
             (unsigned long long)st->bitrate_bps, (unsigned long long)st->fanout.frames_in,
             (unsigned long long)st->fanout.bytes_in, (unsigned long long)drops, media_codec_video_name(st->video.codec),
             st->video.width, st->video.height, st->video.profile, st->video.level,

@@ -25,6 +25,7 @@
 #define WAIT_MAX_MS 8000
 #define FLV_CTRL_MAX 65536
 #define PLAYLIST_MAX (1u << 20)
+#define AUDIO_ONLY_AFTER_FRAMES 50
 
 enum { R_TS = 0, R_FMP4 = 1, R_COUNT = 2 };
 
@@ -336,10 +337,15 @@ static int auto_rendition(const struct live_stream *st)
 {
     if (st->video.codec == MEDIA_VIDEO_HEVC || st->video.codec == MEDIA_VIDEO_AV1)
         return R_FMP4;
-    if (st->video.codec == MEDIA_VIDEO_AVC || (st->video.codec == MEDIA_VIDEO_NONE && st->audio.codec != MEDIA_AUDIO_NONE &&
-                                               !st->fanout.video_header))
-        return st->fanout.video_header || st->fanout.audio_header ? R_TS : -1;
-    return st->fanout.video_header ? R_FMP4 : -1;
+    if (st->video.codec == MEDIA_VIDEO_AVC)
+        return st->fanout.video_header ? R_TS : -1;
+    if (st->fanout.video_header)
+        return R_FMP4;
+    /* No video header yet: audio-only only once plenty of audio came
+     * without one (a snapshot may deliver the audio header first). */
+    if (st->fanout.audio_header && st->fanout.frames_in >= AUDIO_ONLY_AFTER_FRAMES)
+        return R_TS;
+    return -1;
 }
 
 /* Try to answer w on hs now. ST_OK answered (or the client is gone),

@@ -41,6 +41,7 @@ struct live_stream {
     struct hls_segment_clock segclock; /* stamps a local publisher's frames */
     void *http;               /* live_http's per-stream state (HLS renditions), NULL when none */
     uint32_t flv_players;     /* of fanout.nplayers, how many are HTTP-FLV */
+    uint32_t rtsp_viewers;    /* RTSP sessions (and pending DESCRIBEs) of the stream */
     struct media_video_config video;
     struct media_audio_config audio;
     struct live_stream *next; /* bucket chain */

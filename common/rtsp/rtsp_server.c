@@ -590,6 +590,7 @@ static struct rtsp_stream *stream_get(struct rtsp_server *srv, const char *key)
     struct rtsp_stream *s = stream_find(srv, key);
     if (s) {
         s->refs++;
+        s->st->rtsp_viewers = s->refs;
         return s;
     }
     s = calloc(1, sizeof(*s));
@@ -612,6 +613,7 @@ static struct rtsp_stream *stream_get(struct rtsp_server *srv, const char *key)
     s->srv = srv;
     s->st = st;
     s->refs = 1;
+    st->rtsp_viewers = 1;
     rtp_packet_list_init(&s->scratch, ls->max_message_size + 65536);
     uint32_t r[6];
     random_bytes(r, sizeof(r));
@@ -644,6 +646,7 @@ static struct rtsp_stream *stream_get(struct rtsp_server *srv, const char *key)
  * called from inside the tap's callbacks. */
 static void stream_put(struct rtsp_stream *s)
 {
+    s->st->rtsp_viewers = s->refs - 1;
     if (--s->refs > 0)
         return;
     struct rtsp_server *srv = s->srv;
