@@ -134,34 +134,6 @@ int origin_record_init(struct origin_record *o, struct ev_loop *loop, const stru
 
 /* --- HTTP ----------------------------------------------------------------- */
 
-static void appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void appendf(struct buf *b, const char *fmt, ...)
-{
-    char tmp[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        buf_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-static void json_string(struct buf *b, const char *s)
-{
-    buf_append_u8(b, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            appendf(b, "\\%c", c);
-        else if (c < 0x20)
-            appendf(b, "\\u%04x", c);
-        else
-            buf_append_u8(b, c);
-    }
-    buf_append_u8(b, '"');
-}
-
 static void send_text(struct http_server_request *req, int status, const char *msg)
 {
     http_server_send(req, status, "text/plain", msg, strlen(msg), "Cache-Control: no-cache\r\n");
@@ -179,11 +151,11 @@ static int handle_recordings(struct http_server_request *req, void *ctx)
         dropped += r->rs.frames_dropped;
         overflows += r->rs.overflows;
     }
-    appendf(&b, "{\"apps\":");
-    json_string(&b, o->cfg->record_apps ? o->cfg->record_apps : "");
-    appendf(&b, ",\"path\":");
-    json_string(&b, o->settings.root);
-    appendf(&b,
+    buf_appendf(&b, "{\"apps\":");
+    buf_append_json_string(&b, o->cfg->record_apps ? o->cfg->record_apps : "");
+    buf_appendf(&b, ",\"path\":");
+    buf_append_json_string(&b, o->settings.root);
+    buf_appendf(&b,
             ",\"counters\":{\"recordings_started\":%llu,\"files_opened\":%llu,\"files_closed\":%llu,"
             "\"bytes_written\":%llu,\"tags_written\":%llu,\"errors\":%llu,\"fsyncs\":%llu,\"frames_dropped\":%llu,"
             "\"queue_overflows\":%llu,\"hls_playlists\":%llu,\"hls_segments\":%llu,\"hls_errors\":%llu},"
@@ -197,11 +169,11 @@ static int handle_recordings(struct http_server_request *req, void *ctx)
     for (struct origin_recording *r = o->recs; r; r = r->next) {
         char path[RECORD_PATH_MAX + 8];
         record_writer_channel_path(&o->writer, r->rs.ch, path, sizeof(path));
-        appendf(&b, "%s{\"stream\":", r == o->recs ? "" : ",");
-        json_string(&b, r->st->key);
-        appendf(&b, ",\"file\":");
-        json_string(&b, path);
-        appendf(&b,
+        buf_appendf(&b, "%s{\"stream\":", r == o->recs ? "" : ",");
+        buf_append_json_string(&b, r->st->key);
+        buf_appendf(&b, ",\"file\":");
+        buf_append_json_string(&b, path);
+        buf_appendf(&b,
                 ",\"files\":%u,\"bytes\":%llu,\"frames\":%llu,\"frames_dropped\":%llu,\"queue_overflows\":%llu,"
                 "\"errors\":%u,\"failed\":%s,\"started_unix_ms\":%llu}",
                 atomic_load(&r->rs.ch->files), (unsigned long long)atomic_load(&r->rs.ch->bytes),
@@ -209,7 +181,7 @@ static int handle_recordings(struct http_server_request *req, void *ctx)
                 (unsigned long long)r->rs.overflows, atomic_load(&r->rs.ch->errors),
                 record_stream_failed(&r->rs) ? "true" : "false", (unsigned long long)r->rs.started_unix_ms);
     }
-    appendf(&b, "]}\n");
+    buf_appendf(&b, "]}\n");
     http_server_send(req, 200, "application/json", b.data, b.len, "Cache-Control: no-cache\r\n");
     buf_free(&b);
     return ST_OK;

@@ -834,35 +834,6 @@ void origin_relay_stop(struct origin_relay *r)
 
 /* --- stats ------------------------------------------------------------------------ */
 
-static void appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Output past the cap is dropped: a truncated stats page beats none. */
-static void appendf(struct buf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        buf_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-static void append_json_string(struct buf *b, const char *s)
-{
-    buf_append_u8(b, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            appendf(b, "\\%c", c);
-        else if (c < 0x20)
-            appendf(b, "\\u%04x", c);
-        else
-            buf_append_u8(b, c);
-    }
-    buf_append_u8(b, '"');
-}
-
 static uint64_t push_bytes(const struct relay_push *p)
 {
     return p->bytes_done + (p->have_out ? p->out.bytes_written : 0);
@@ -884,7 +855,7 @@ void origin_relay_json(const struct origin_relay *r, struct buf *b)
                 bytes += p->out.bytes_written;
                 dropped += p->out.frames_dropped;
             }
-    appendf(b,
+    buf_appendf(b,
             "{\"rules\":%zu,\"totals\":{\"sessions\":%llu,\"connects\":%llu,\"failures\":%llu,\"bytes\":%llu,"
             "\"frames_dropped\":%llu},\"relays\":[",
             r->nrules, (unsigned long long)t->sessions, (unsigned long long)t->connects,
@@ -892,12 +863,12 @@ void origin_relay_json(const struct origin_relay *r, struct buf *b)
     int first = 1;
     for (const struct origin_relay_stream *rs = r->streams; rs; rs = rs->next) {
         for (const struct relay_push *p = rs->pushes; p; p = p->next) {
-            appendf(b, "%s{\"stream\":", first ? "" : ",");
+            buf_appendf(b, "%s{\"stream\":", first ? "" : ",");
             first = 0;
-            append_json_string(b, rs->st->key);
-            appendf(b, ",\"dest\":");
-            append_json_string(b, p->url.tc_url);
-            appendf(b,
+            buf_append_json_string(b, rs->st->key);
+            buf_appendf(b, ",\"dest\":");
+            buf_append_json_string(b, p->url.tc_url);
+            buf_appendf(b,
                     ",\"state\":\"%s\",\"tls\":%s,\"zero_copy\":%s,\"connects\":%llu,\"failures\":%llu,"
                     "\"bytes\":%llu,\"frames_dropped\":%llu,\"queued_bytes\":%zu,\"uptime_ms\":%llu,"
                     "\"retry_in_ms\":%llu,\"last_error\":",
@@ -909,11 +880,11 @@ void origin_relay_json(const struct origin_relay *r, struct buf *b)
                     (unsigned long long)(p->state == PUSH_WAIT && ev_is_active(&p->timer)
                                              ? (uint64_t)(ev_timer_remaining(r->loop, (ev_timer *)&p->timer) * 1000)
                                              : 0));
-            append_json_string(b, p->last_error);
-            appendf(b, "}");
+            buf_append_json_string(b, p->last_error);
+            buf_appendf(b, "}");
         }
     }
-    appendf(b, "]}\n");
+    buf_appendf(b, "]}\n");
 }
 
 static int handle_relays(struct http_server_request *req, void *ctx)
@@ -955,7 +926,7 @@ static void relay_metrics(void *ctx, struct buf *b, const char *node, int worker
         {"sc_relay_frames_dropped_total", "counter", "frames dropped by a full relay destination queue"},
     };
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-        appendf(b, "# HELP %s %s\n# TYPE %s %s\n", m[i].name, m[i].help, m[i].name, m[i].type);
+        buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", m[i].name, m[i].help, m[i].name, m[i].type);
         for (const struct origin_relay_stream *rs = r->streams; rs; rs = rs->next) {
             for (const struct relay_push *p = rs->pushes; p; p = p->next) {
                 char key[LIVE_KEY_MAX * 2], dest[RTMP_CLIENT_URL_MAX * 2];
@@ -966,7 +937,7 @@ static void relay_metrics(void *ctx, struct buf *b, const char *node, int worker
                            : i == 2 ? p->failures
                            : i == 3 ? push_bytes(p)
                                     : push_dropped(p);
-                appendf(b, "%s{node=\"%s\",worker=\"%d\",stream=\"%s\",dest=\"%s\"} %llu\n", m[i].name, node, worker,
+                buf_appendf(b, "%s{node=\"%s\",worker=\"%d\",stream=\"%s\",dest=\"%s\"} %llu\n", m[i].name, node, worker,
                         key, dest, (unsigned long long)v);
             }
         }

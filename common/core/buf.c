@@ -1,6 +1,8 @@
 #include "core/buf.h"
 #include "core/status.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,4 +89,30 @@ void buf_consume(struct buf *b, size_t n)
     }
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
+}
+
+void buf_appendf(struct buf *b, const char *fmt, ...)
+{
+    char tmp[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        buf_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+void buf_append_json_string(struct buf *b, const char *s)
+{
+    buf_append_u8(b, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            buf_appendf(b, "\\%c", c);
+        else if (c < 0x20)
+            buf_appendf(b, "\\u%04x", c);
+        else
+            buf_append_u8(b, c);
+    }
+    buf_append_u8(b, '"');
 }

@@ -32,6 +32,12 @@ int buf_append_be16(struct buf *b, uint16_t v);
 int buf_append_be24(struct buf *b, uint32_t v);
 int buf_append_be32(struct buf *b, uint32_t v);
 int buf_append_le32(struct buf *b, uint32_t v);
+/* Formatted append (printf); output past the cap, or past 2 KiB per call,
+ * is dropped: for stats pages, where a truncated page beats none. */
+void buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s as a JSON string literal (quotes, \" \\ and control characters
+ * escaped); same truncation rule. */
+void buf_append_json_string(struct buf *b, const char *s);
 /* Drop the first n bytes (n <= len), moving the rest to the front. */
 void buf_consume(struct buf *b, size_t n);
 /* Forget the contents, keep the storage. */

@@ -22,37 +22,6 @@ struct route_request {
     char proto[8];
 };
 
-static void appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Formatted append; output past the buffer cap is dropped (the caller checks
- * nothing: a truncated stats page is better than none). */
-static void appendf(struct buf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        buf_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* JSON string body: keys are ours, stream names are the client's. */
-static void append_json_string(struct buf *b, const char *s)
-{
-    buf_append_u8(b, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            appendf(b, "\\%c", c);
-        else if (c < 0x20)
-            appendf(b, "\\u%04x", c);
-        else
-            buf_append_u8(b, c);
-    }
-    buf_append_u8(b, '"');
-}
-
 static void send_json(struct http_server_request *req, int status, struct buf *b)
 {
     http_server_send(req, status, "application/json", b->data, b->len, "Cache-Control: no-cache\r\n");
@@ -62,9 +31,9 @@ static void send_error(struct http_server_request *req, int status, const char *
 {
     struct buf b;
     buf_init(&b, 4096);
-    appendf(&b, "{\"error\":");
-    append_json_string(&b, msg);
-    appendf(&b, "}\n");
+    buf_appendf(&b, "{\"error\":");
+    buf_append_json_string(&b, msg);
+    buf_appendf(&b, "}\n");
     send_json(req, status, &b);
     buf_free(&b);
 }
@@ -85,23 +54,23 @@ static void route_cb(void *ctx, int result, const struct cluster_route *route)
     }
     struct buf b;
     buf_init(&b, 8192);
-    appendf(&b, "{\"stream\":");
-    append_json_string(&b, rr->stream);
-    appendf(&b, ",\"node\":");
-    append_json_string(&b, route->node);
-    appendf(&b, ",\"carrying\":%s,\"url\":", route->carrying ? "true" : "false");
+    buf_appendf(&b, "{\"stream\":");
+    buf_append_json_string(&b, rr->stream);
+    buf_appendf(&b, ",\"node\":");
+    buf_append_json_string(&b, route->node);
+    buf_appendf(&b, ",\"carrying\":%s,\"url\":", route->carrying ? "true" : "false");
     char url[1024];
     if (strcmp(rr->proto, "rtmp") == 0 || !route->http[0])
         snprintf(url, sizeof(url), "rtmp://%s/%s", route->rtmp, rr->stream);
     else
         snprintf(url, sizeof(url), "http://%s/%s.%s", route->http, rr->stream,
                  strcmp(rr->proto, "hls") == 0 ? "m3u8" : "flv");
-    append_json_string(&b, url);
-    appendf(&b, ",\"rtmp\":");
-    append_json_string(&b, route->rtmp);
-    appendf(&b, ",\"http\":");
-    append_json_string(&b, route->http);
-    appendf(&b, "}\n");
+    buf_append_json_string(&b, url);
+    buf_appendf(&b, ",\"rtmp\":");
+    buf_append_json_string(&b, route->rtmp);
+    buf_appendf(&b, ",\"http\":");
+    buf_append_json_string(&b, route->http);
+    buf_appendf(&b, "}\n");
     send_json(req, 200, &b);
     buf_free(&b);
 out:
@@ -164,17 +133,17 @@ static void stream_json(struct live_api *api, struct live_stream *st, struct buf
     uint64_t drops = 0;
     for (struct fanout_player *p = st->fanout.players; p; p = p->next)
         drops += p->frames_dropped;
-    appendf(b, "%s{\"stream\":", first ? "" : ",");
-    append_json_string(b, st->key);
-    appendf(b, ",\"publisher\":");
+    buf_appendf(b, "%s{\"stream\":", first ? "" : ",");
+    buf_append_json_string(b, st->key);
+    buf_appendf(b, ",\"publisher\":");
     if (st->publisher) {
-        appendf(b, "{\"peer\":");
-        append_json_string(b, st->publisher_peer);
-        appendf(b, ",\"uptime_ms\":%llu}", (unsigned long long)(now - st->published_ms));
+        buf_appendf(b, "{\"peer\":");
+        buf_append_json_string(b, st->publisher_peer);
+        buf_appendf(b, ",\"uptime_ms\":%llu}", (unsigned long long)(now - st->published_ms));
     } else {
-        appendf(b, "null");
+        buf_appendf(b, "null");
     }
-    appendf(b,
+    buf_appendf(b,
             ",\"source\":%s,\"viewers\":{\"rtmp\":%u,\"flv\":%u,\"hls\":%u,\"rtsp\":%u},\"players\":%u,\"epoch\":%u,\"bitrate_bps\":%llu,"
             "\"frames_in\":%llu,\"bytes_in\":%llu,\"drops\":%llu,"
             "\"video\":{\"codec\":\"%s\",\"width\":%u,\"height\":%u,\"profile\":%u,\"level\":%u},"
@@ -203,13 +172,13 @@ static int handle_streams(struct http_server_request *req, void *ctx)
             return ST_OK;
         }
         stream_json(api, st, &b, 1);
-        appendf(&b, "\n");
+        buf_appendf(&b, "\n");
     } else if (*key == '\0' || strcmp(key, "/") == 0) {
-        appendf(&b, "{\"node\":");
-        append_json_string(&b, api->node_id);
-        appendf(&b, ",\"worker\":%d,\"streams\":[", api->worker);
+        buf_appendf(&b, "{\"node\":");
+        buf_append_json_string(&b, api->node_id);
+        buf_appendf(&b, ",\"worker\":%d,\"streams\":[", api->worker);
         for_each_stream(api, &b, stream_json);
-        appendf(&b, "]}\n");
+        buf_appendf(&b, "]}\n");
     } else {
         buf_free(&b);
         send_error(req, 404, "want /v1/streams or /v1/streams/<app>/<name>");
@@ -238,20 +207,20 @@ static void nodes_cb(void *ctx, int result, const struct cluster_node_record *no
     }
     struct buf b;
     buf_init(&b, LIVE_API_MAX_BODY);
-    appendf(&b, "{\"nodes\":[");
+    buf_appendf(&b, "{\"nodes\":[");
     for (size_t i = 0; i < count; i++) {
-        appendf(&b, "%s{\"id\":", i ? "," : "");
-        append_json_string(&b, nodes[i].id);
-        appendf(&b, ",\"role\":");
-        append_json_string(&b, nodes[i].role);
-        appendf(&b, ",\"rtmp\":");
-        append_json_string(&b, nodes[i].rtmp);
-        appendf(&b, ",\"http\":");
-        append_json_string(&b, nodes[i].http);
-        appendf(&b, ",\"players\":%llu,\"out_bps\":%llu,\"max_players\":%llu}", (unsigned long long)nodes[i].players,
+        buf_appendf(&b, "%s{\"id\":", i ? "," : "");
+        buf_append_json_string(&b, nodes[i].id);
+        buf_appendf(&b, ",\"role\":");
+        buf_append_json_string(&b, nodes[i].role);
+        buf_appendf(&b, ",\"rtmp\":");
+        buf_append_json_string(&b, nodes[i].rtmp);
+        buf_appendf(&b, ",\"http\":");
+        buf_append_json_string(&b, nodes[i].http);
+        buf_appendf(&b, ",\"players\":%llu,\"out_bps\":%llu,\"max_players\":%llu}", (unsigned long long)nodes[i].players,
                 (unsigned long long)nodes[i].out_bps, (unsigned long long)nodes[i].max_players);
     }
-    appendf(&b, "]}\n");
+    buf_appendf(&b, "]}\n");
     send_json(req, 200, &b);
     buf_free(&b);
 }
@@ -284,11 +253,11 @@ static int handle_stats(struct http_server_request *req, void *ctx)
     const struct live_server_stats *s = &api->srv->stats;
     struct buf b;
     buf_init(&b, LIVE_API_MAX_BODY);
-    appendf(&b, "{\"node\":");
-    append_json_string(&b, api->node_id);
-    appendf(&b, ",\"role\":\"%s\",\"worker\":%d,\"version\":\"%s\",\"connections\":%u,\"streams\":%u,", api->role,
+    buf_appendf(&b, "{\"node\":");
+    buf_append_json_string(&b, api->node_id);
+    buf_appendf(&b, ",\"role\":\"%s\",\"worker\":%d,\"version\":\"%s\",\"connections\":%u,\"streams\":%u,", api->role,
             api->worker, SC_VERSION, api->srv->nconns, api->srv->registry.count);
-    appendf(&b,
+    buf_appendf(&b,
             "\"counters\":{\"connections_total\":%llu,\"connections_refused\":%llu,\"protocol_errors\":%llu,"
             "\"publishes\":%llu,\"publish_refused\":%llu,\"plays\":%llu,\"players_dropped_slow\":%llu,"
             "\"bytes_in\":%llu,\"bytes_out\":%llu,",
@@ -297,10 +266,10 @@ static int handle_stats(struct http_server_request *req, void *ctx)
             (unsigned long long)s->publish_refused, (unsigned long long)s->plays,
             (unsigned long long)s->players_dropped_slow, (unsigned long long)s->bytes_in,
             (unsigned long long)s->bytes_out);
-    appendf(&b, "\"tls_handshake_failures\":%llu,\"https_handshake_failures\":%llu,",
+    buf_appendf(&b, "\"tls_handshake_failures\":%llu,\"https_handshake_failures\":%llu,",
             (unsigned long long)s->tls_handshake_failures, (unsigned long long)api->http.stats.tls_handshake_failures);
     /* Authorization refusals by reason, and webhook traffic. */
-    appendf(&b,
+    buf_appendf(&b,
             "\"plays_refused\":%llu,\"auth_refused_ip\":%llu,\"auth_refused_missing\":%llu,"
             "\"auth_refused_malformed\":%llu,\"auth_refused_signature\":%llu,\"auth_refused_expired\":%llu,"
             "\"auth_refused_key\":%llu,\"auth_refused_webhook\":%llu,\"webhook_calls\":%llu,"
@@ -313,7 +282,7 @@ static int handle_stats(struct http_server_request *req, void *ctx)
             (unsigned long long)(api->srv->gate ? api->srv->gate->webhook_errors : 0));
     if (api->delivery) {
         const struct live_http_stats *hs = &api->delivery->stats;
-        appendf(&b,
+        buf_appendf(&b,
                 "\"http_playlists\":%llu,\"http_segments\":%llu,\"http_segment_bytes\":%llu,"
                 "\"http_blocked\":%llu,\"http_wait_timeouts\":%llu,\"http_not_found\":%llu,"
                 "\"http_flv_players\":%llu,\"http_flv_players_now\":%u,\"http_flv_dropped_slow\":%llu,"
@@ -325,7 +294,7 @@ static int handle_stats(struct http_server_request *req, void *ctx)
                 (unsigned long long)hs->refused);
     }
     /* Limits: one counter per refusal reason. */
-    appendf(&b,
+    buf_appendf(&b,
             "\"refused_max_connections\":%llu,\"refused_per_ip\":%llu,\"refused_max_streams\":%llu,"
             "\"closed_handshake_timeout\":%llu,\"closed_idle_timeout\":%llu,\"closed_chunk_size\":%llu,"
             "\"closed_message_size\":%llu,\"players_throttled\":%llu,\"http_refused\":%llu,"
@@ -337,7 +306,7 @@ static int handle_stats(struct http_server_request *req, void *ctx)
             (unsigned long long)api->http.stats.refused, (unsigned long long)api->http.stats.bad_requests,
             (unsigned long long)api->http.stats.timeouts);
     for_each_stream(api, &b, stream_json);
-    appendf(&b, "]}\n");
+    buf_appendf(&b, "]}\n");
     send_json(req, 200, &b);
     buf_free(&b);
     return ST_OK;
@@ -363,12 +332,12 @@ static void label_value(const char *in, char *out, size_t cap)
 static void stream_metric(struct live_api *api, struct buf *b, const char *node, const char *name, const char *type,
                           const char *help, int bytes)
 {
-    appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     for (int i = 0; i < LIVE_REGISTRY_BUCKETS; i++) {
         for (struct live_stream *st = api->srv->registry.buckets[i]; st; st = st->next) {
             char key[LIVE_KEY_MAX * 2];
             label_value(st->key, key, sizeof(key));
-            appendf(b, "%s{node=\"%s\",worker=\"%d\",stream=\"%s\"} %llu\n", name, node, api->worker, key,
+            buf_appendf(b, "%s{node=\"%s\",worker=\"%d\",stream=\"%s\"} %llu\n", name, node, api->worker, key,
                     bytes ? (unsigned long long)st->fanout.bytes_in : (unsigned long long)st->fanout.nplayers);
         }
     }
@@ -451,7 +420,7 @@ static int handle_metrics(struct http_server_request *req, void *ctx)
     char node[CLUSTER_ID_MAX * 2];
     label_value(api->node_id, node, sizeof(node));
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-        appendf(&b, "# HELP %s %s\n# TYPE %s %s\n%s{node=\"%s\",worker=\"%d\"} %llu\n", m[i].name, m[i].help,
+        buf_appendf(&b, "# HELP %s %s\n# TYPE %s %s\n%s{node=\"%s\",worker=\"%d\"} %llu\n", m[i].name, m[i].help,
                 m[i].name, m[i].type, m[i].name, node, api->worker, m[i].v);
     stream_metric(api, &b, node, "sc_stream_players", "gauge", "players of a stream", 0);
     stream_metric(api, &b, node, "sc_stream_bytes_in_total", "counter", "media bytes received for a stream", 1);

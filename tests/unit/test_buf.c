@@ -185,3 +185,18 @@ Test(buf, reset_keeps_storage_and_reuse_after_free)
     cr_assert_eq(buf_append(&b, "abcd", 4), ST_OK);
     buf_free(&b);
 }
+
+Test(buf, appendf_and_json_string)
+{
+    struct buf b;
+    buf_init(&b, 64);
+    buf_appendf(&b, "{%s:%d,", "\"n\"", 42);
+    buf_append_json_string(&b, "a\"b\\c\n\x01");
+    cr_assert_eq(b.len, strlen("{\"n\":42,\"a\\\"b\\\\c\\u000a\\u0001\""));
+    cr_assert_arr_eq(b.data, "{\"n\":42,\"a\\\"b\\\\c\\u000a\\u0001\"", b.len);
+    /* past the cap: dropped, never over */
+    for (int i = 0; i < 10; i++)
+        buf_appendf(&b, "0123456789");
+    cr_assert_leq(b.len, 64);
+    buf_free(&b);
+}
