@@ -9,6 +9,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "test_data.h"
+
 #include "core/buf.h"
 #include "core/status.h"
 #include "hls/fmp4_muxer.h"
@@ -31,22 +33,6 @@ static const uint8_t av1c_320x240[] = { 0x81, 0x00, 0x0c, 0x00, 0x0a, 0x0b, 0x00
 
 /* ---- helpers: files, FLV ---- */
 
-static uint8_t *load(const char *rel, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", SC_TEST_DATA, rel);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)n + 1);
-    cr_assert_not_null(p);
-    cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 /* Exact-size heap copy, so ASan sees any read past the end. */
 static uint8_t *dup_exact(const uint8_t *p, size_t n)
@@ -72,7 +58,7 @@ static void load_flv(struct flv *f, const char *rel)
 {
     size_t len, p = 9;
     memset(f, 0, sizeof(*f));
-    f->file = load(rel, &len);
+    f->file = test_data_load(rel, &len);
     cr_assert(len > 13 && memcmp(f->file, "FLV", 3) == 0);
     while (p + 4 + 11 <= len) {
         p += 4;
@@ -458,10 +444,10 @@ static void init_video_only(const uint8_t *hdr, size_t len, const char *entry, c
 Test(fmp4_muxer, init_hevc_legacy_and_enhanced)
 {
     size_t n;
-    uint8_t *p = load("codec/hevc_main_1080.bin", &n);
+    uint8_t *p = test_data_load("codec/hevc_main_1080.bin", &n);
     init_video_only(p, n, "hvc1", "hvcC", 1920, 1080, 0);
     free(p);
-    p = load("codec/hevc_rext444_642x362.enhanced.bin", &n);
+    p = test_data_load("codec/hevc_rext444_642x362.enhanced.bin", &n);
     init_video_only(p, n, "hvc1", "hvcC", 642, 362, 0);
     free(p);
 }
@@ -469,7 +455,7 @@ Test(fmp4_muxer, init_hevc_legacy_and_enhanced)
 Test(fmp4_muxer, init_avc_enhanced_fourcc)
 {
     size_t n;
-    uint8_t *p = load("codec/h264_high_720.bin", &n);
+    uint8_t *p = test_data_load("codec/h264_high_720.bin", &n);
     uint8_t *e = malloc(n);
     cr_assert_not_null(e);
     memcpy(e, (const uint8_t[]){ 0x90, 'a', 'v', 'c', '1' }, 5);
@@ -489,7 +475,7 @@ Test(fmp4_muxer, init_av1)
 Test(fmp4_muxer, init_audio_only)
 {
     size_t n;
-    uint8_t *p = load("codec/aac_lc_48000_mono.bin", &n);
+    uint8_t *p = test_data_load("codec/aac_lc_48000_mono.bin", &n);
     struct hls_codec_headers h = { NULL, 0, p, (uint32_t)n };
     struct buf out;
     const char *err = NULL;
@@ -525,7 +511,7 @@ static void expect_init_error(const uint8_t *v, size_t vlen, const uint8_t *a, s
 Test(fmp4_muxer, init_rejects_unsupported_and_malformed)
 {
     size_t n;
-    uint8_t *avc = load("codec/h264_high_720.bin", &n);
+    uint8_t *avc = test_data_load("codec/h264_high_720.bin", &n);
     uint8_t av1[5 + sizeof(av1c_320x240)] = { 0x90, 'a', 'v', '0', '1' };
     memcpy(av1 + 5, av1c_320x240, sizeof(av1c_320x240));
     static const uint8_t vp9[] = { 0x90, 'v', 'p', '0', '9', 1, 0, 0, 0, 0, 0, 0 };
@@ -579,7 +565,7 @@ Test(fmp4_muxer, init_every_truncation)
                             "codec/hevc_main_720_2layers.bin", "codec/hevc_rext444_642x362.enhanced.bin" };
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         size_t n;
-        uint8_t *p = load(files[i], &n);
+        uint8_t *p = test_data_load(files[i], &n);
         size_t must_fail_below = n;
         if (p[0] == 0x17) { /* AVC: the High-profile extension after the PPS is optional */
             size_t off = 5 + 6;
@@ -1134,7 +1120,7 @@ Test(fmp4_muxer, real_frames_every_truncation, .init = setup_flv, .fini = teardo
 Test(fmp4_muxer, hevc_fragment)
 {
     size_t n;
-    uint8_t *hdr = load("codec/hevc_main_1080.bin", &n);
+    uint8_t *hdr = test_data_load("codec/hevc_main_1080.bin", &n);
     struct hls_codec_headers h = { hdr, (uint32_t)n, NULL, 0 };
     struct frames f = { .n = 0 };
     static const uint8_t nal[] = { 0, 0, 0, 3, 0x26, 0x01, 0xaf };

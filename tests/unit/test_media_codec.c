@@ -7,6 +7,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "test_data.h"
+
 #include "core/status.h"
 #include "media/media_codec.h"
 
@@ -18,22 +20,6 @@
 #define SC_TEST_DATA "tests/data"
 #endif
 
-static uint8_t *load(const char *rel, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", SC_TEST_DATA, rel);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)n + 1);
-    cr_assert_not_null(p);
-    cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 static const uint8_t *find(const uint8_t *hay, size_t n, const uint8_t *needle, size_t m)
 {
@@ -194,7 +180,7 @@ static int parse_spec(const struct sps_spec *s, struct media_video_config *cfg, 
 Test(media_codec, capture_publish_ffmpeg)
 {
     size_t n;
-    uint8_t *cap = load("publish-ffmpeg.c2s.bin", &n);
+    uint8_t *cap = test_data_load("publish-ffmpeg.c2s.bin", &n);
     static const uint8_t vsig[] = { 0x17, 0x00, 0x00, 0x00, 0x00, 0x01 };
     const uint8_t *v = find(cap, n, vsig, sizeof(vsig));
     cr_assert_not_null(v);
@@ -273,7 +259,7 @@ Test(media_codec, real_sequence_headers)
     for (size_t i = 0; i < sizeof(real_cases) / sizeof(real_cases[0]); i++) {
         const struct real_case *c = &real_cases[i];
         size_t n;
-        uint8_t *b = load(c->file, &n);
+        uint8_t *b = test_data_load(c->file, &n);
         cr_assert_leq(n, 512, "%s too big for the repo", c->file);
         struct media_video_info vi;
         struct media_video_config vc;
@@ -315,7 +301,7 @@ Test(media_codec, real_sequence_headers)
 Test(media_codec, real_aac_header)
 {
     size_t n;
-    uint8_t *b = load("codec/aac_lc_48000_mono.bin", &n);
+    uint8_t *b = test_data_load("codec/aac_lc_48000_mono.bin", &n);
     struct media_audio_info ai;
     struct media_audio_config ac;
     const char *err = NULL;
@@ -495,7 +481,7 @@ Test(media_codec, malformed_records)
 Test(media_codec, hevc_absurd_sps)
 {
     size_t n;
-    uint8_t *b = load("codec/hevc_main_1080.bin", &n);
+    uint8_t *b = test_data_load("codec/hevc_main_1080.bin", &n);
     /* Find the SPS NAL and corrupt the first byte of pic_width: the real one
      * is 1920; set the whole tail to zeros so ue() never terminates. */
     size_t end = sps_end(b, n, MEDIA_VIDEO_HEVC);

@@ -15,6 +15,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "test_data.h"
+
 #include "core/buf.h"
 #include "core/status.h"
 #include "rtsp/rtp_packetizer.h"
@@ -32,22 +34,6 @@
 #define SSRC 0x11223344u
 #define LIST_MAX (8u << 20)
 
-static uint8_t *load(const char *rel, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", SC_TEST_DATA, rel);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)n + 1);
-    cr_assert_not_null(p);
-    cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 /* ---- the real FLV: 9-byte header, then PreviousTagSize + tag ---- */
 
@@ -68,7 +54,7 @@ static void flv_load(struct flv *f)
 {
     size_t len, off = 13;
     memset(f, 0, sizeof(*f));
-    f->file = load("codec/h264_aac_160x120.flv", &len);
+    f->file = test_data_load("codec/h264_aac_160x120.flv", &len);
     f->video_cfg = f->audio_cfg = -1;
     while (off + 11 <= len) {
         const uint8_t *t = f->file + off;
@@ -381,7 +367,7 @@ Test(rtp_packetizer, sequence_continues_across_frames_and_wraps)
 {
     struct hls_codec_headers h = { 0 };
     size_t cfg_len;
-    uint8_t *cfg = load("codec/h264_high_720.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/h264_high_720.bin", &cfg_len);
     h.video = cfg;
     h.video_len = (uint32_t)cfg_len;
     struct rtp_packetizer p;
@@ -428,7 +414,7 @@ Test(rtp_packetizer, sequence_continues_across_frames_and_wraps)
 Test(rtp_packetizer, video_timestamps_use_pts)
 {
     size_t cfg_len;
-    uint8_t *cfg = load("codec/h264_high_720.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/h264_high_720.bin", &cfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct rtp_packetizer p;
     struct rtp_packet_list l;
@@ -494,7 +480,7 @@ Test(rtp_packetizer, audio_timestamps_from_absolute_ms)
 Test(rtp_packetizer, fu_a_bits)
 {
     size_t cfg_len;
-    uint8_t *cfg = load("codec/h264_high_720.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/h264_high_720.bin", &cfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct rtp_packetizer p;
     struct rtp_packet_list l;
@@ -528,7 +514,7 @@ Test(rtp_packetizer, fu_a_bits)
 Test(rtp_packetizer, hevc_fu_bits)
 {
     size_t cfg_len;
-    uint8_t *cfg = load("codec/hevc_main_1080.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/hevc_main_1080.bin", &cfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct rtp_packetizer p;
     struct rtp_packet_list l;
@@ -563,7 +549,7 @@ static void reassembly_at_sizes(int hevc, const char *cfg_file)
 {
     static const size_t mtus[] = { RTP_PACKETIZER_MIN_PAYLOAD, 100, 1200, 1400, 1460 };
     size_t cfg_len;
-    uint8_t *cfg = load(cfg_file, &cfg_len);
+    uint8_t *cfg = test_data_load(cfg_file, &cfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct rtp_packetizer p;
     struct rtp_packet_list l;
@@ -616,7 +602,7 @@ Test(rtp_packetizer, hevc_reassembly_at_all_sizes) { reassembly_at_sizes(1, "cod
 Test(rtp_packetizer, nal_length_sizes_1_2_3_4)
 {
     size_t cfg_len;
-    uint8_t *cfg = load("codec/h264_high_720.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/h264_high_720.bin", &cfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct rtp_packetizer p;
     struct rtp_packet_list l;
@@ -669,7 +655,7 @@ static void round_trip(struct rtp_packetizer *p, struct depack *d, const struct 
 Test(rtp_packetizer, avc_parameter_sets_before_idr)
 {
     size_t cfg_len;
-    uint8_t *cfg = load("codec/h264_high_720.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/h264_high_720.bin", &cfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct rtp_packetizer p;
     struct depack d;
@@ -731,7 +717,7 @@ Test(rtp_packetizer, avc_parameter_sets_before_idr)
 static void hevc_params_before_irap(const char *cfg_file)
 {
     size_t cfg_len;
-    uint8_t *cfg = load(cfg_file, &cfg_len);
+    uint8_t *cfg = test_data_load(cfg_file, &cfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct rtp_packetizer p;
     struct depack d;
@@ -787,7 +773,7 @@ Test(rtp_packetizer, video_params_of_real_records)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t len;
-        uint8_t *cfg = load(cases[i].file, &len);
+        uint8_t *cfg = test_data_load(cases[i].file, &len);
         struct hls_codec_headers h = { cfg, (uint32_t)len, NULL, 0 };
         struct rtp_packetizer_params ps;
         const char *err = NULL;
@@ -906,7 +892,7 @@ Test(rtp_packetizer, real_flv_round_trip)
 Test(rtp_packetizer, enhanced_coded_frames)
 {
     size_t cfg_len;
-    uint8_t *cfg = load("codec/hevc_rext444_642x362.enhanced.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/hevc_rext444_642x362.enhanced.bin", &cfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct rtp_packetizer p;
     struct rtp_packet_list l;
@@ -1109,7 +1095,7 @@ Test(rtp_packetizer, malformed_video_changes_nothing)
 
     /* HEVC NAL unit shorter than its 2-byte header. */
     size_t cfg_len;
-    uint8_t *cfg = load("codec/hevc_main_1080.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/hevc_main_1080.bin", &cfg_len);
     struct hls_codec_headers hh = { cfg, (uint32_t)cfg_len, NULL, 0 };
     static const uint8_t one[] = { 0x2c, 1, 0, 0, 0, 0, 0, 0, 1, 0x02 };
     struct hls_sample s1 = { HLS_SAMPLE_VIDEO, 0, 0, one, sizeof(one) };
@@ -1147,7 +1133,7 @@ Test(rtp_packetizer, malformed_video_changes_nothing)
 Test(rtp_packetizer, zero_length_nal_units_are_skipped)
 {
     size_t cfg_len;
-    uint8_t *cfg = load("codec/h264_high_720.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/h264_high_720.bin", &cfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct rtp_packetizer p;
     struct rtp_packet_list l;
@@ -1177,8 +1163,8 @@ Test(rtp_packetizer, zero_length_nal_units_are_skipped)
 Test(rtp_packetizer, unrepresentable_nal_types_are_dropped)
 {
     size_t cfg_len, hcfg_len;
-    uint8_t *cfg = load("codec/h264_high_720.bin", &cfg_len);
-    uint8_t *hcfg = load("codec/hevc_main_1080.bin", &hcfg_len);
+    uint8_t *cfg = test_data_load("codec/h264_high_720.bin", &cfg_len);
+    uint8_t *hcfg = test_data_load("codec/hevc_main_1080.bin", &hcfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct hls_codec_headers hh = { hcfg, (uint32_t)hcfg_len, NULL, 0 };
     struct rtp_packetizer p;
@@ -1226,7 +1212,7 @@ Test(rtp_packetizer, unrepresentable_nal_types_are_dropped)
 Test(rtp_packetizer, list_cap)
 {
     size_t cfg_len;
-    uint8_t *cfg = load("codec/h264_high_720.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/h264_high_720.bin", &cfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct rtp_packetizer p;
     struct rtp_packet_list l;
@@ -1268,7 +1254,7 @@ Test(rtp_packetizer, list_cap)
 Test(rtp_packetizer, appending_frames_to_one_list)
 {
     size_t cfg_len;
-    uint8_t *cfg = load("codec/h264_high_720.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/h264_high_720.bin", &cfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct rtp_packetizer p;
     struct rtp_packet_list l;
@@ -1302,9 +1288,9 @@ Test(rtp_packetizer, appending_frames_to_one_list)
 Test(rtp_packetizer, garbage_bodies)
 {
     size_t cfg_len;
-    uint8_t *cfg = load("codec/h264_high_720.bin", &cfg_len);
+    uint8_t *cfg = test_data_load("codec/h264_high_720.bin", &cfg_len);
     size_t hcfg_len;
-    uint8_t *hcfg = load("codec/hevc_main_1080.bin", &hcfg_len);
+    uint8_t *hcfg = test_data_load("codec/hevc_main_1080.bin", &hcfg_len);
     struct hls_codec_headers h = { cfg, (uint32_t)cfg_len, NULL, 0 };
     struct hls_codec_headers hh = { hcfg, (uint32_t)hcfg_len, NULL, 0 };
     struct rtp_packetizer p;

@@ -8,6 +8,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "test_data.h"
+
 #include "core/buf.h"
 #include "core/status.h"
 #include "rtsp/rtsp_sdp.h"
@@ -20,22 +22,6 @@
 #define SC_TEST_DATA "tests/data"
 #endif
 
-static uint8_t *load(const char *rel, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", SC_TEST_DATA, rel);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)n + 1);
-    cr_assert_not_null(p);
-    cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 /* The sequence headers of tests/data/codec/h264_aac_160x120.flv (FLV
  * header, then PreviousTagSize + 11-byte tag header + body). */
@@ -47,7 +33,7 @@ struct flv_headers {
 static void flv_headers(struct flv_headers *f)
 {
     size_t len, off = 13;
-    f->file = load("codec/h264_aac_160x120.flv", &len);
+    f->file = test_data_load("codec/h264_aac_160x120.flv", &len);
     memset(&f->h, 0, sizeof(f->h));
     while (off + 11 <= len) {
         const uint8_t *t = f->file + off;
@@ -156,7 +142,7 @@ Test(rtsp_sdp, hevc_exact)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t len;
-        uint8_t *cfg = load(cases[i].file, &len);
+        uint8_t *cfg = test_data_load(cases[i].file, &len);
         struct hls_codec_headers h = { cfg, (uint32_t)len, NULL, 0 };
         struct buf b, want;
         buf_init(&b, 4096);
@@ -178,7 +164,7 @@ Test(rtsp_sdp, hevc_exact)
 Test(rtsp_sdp, aac_mono_48k)
 {
     size_t len;
-    uint8_t *cfg = load("codec/aac_lc_48000_mono.bin", &len);
+    uint8_t *cfg = test_data_load("codec/aac_lc_48000_mono.bin", &len);
     struct hls_codec_headers h = { NULL, 0, cfg, (uint32_t)len };
     struct buf b;
     buf_init(&b, 4096);

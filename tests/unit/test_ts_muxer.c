@@ -10,6 +10,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "test_data.h"
+
 #include "core/buf.h"
 #include "core/status.h"
 #include "hls/ts_muxer.h"
@@ -27,22 +29,6 @@
 
 /* ---- helpers: files, CRC ---- */
 
-static uint8_t *load(const char *rel, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", SC_TEST_DATA, rel);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)n + 1);
-    cr_assert_not_null(p);
-    cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 /* Table-driven on purpose: the muxer computes it bit by bit. */
 static uint32_t crc_table[256];
@@ -78,7 +64,7 @@ static void flv_load(struct flv_input *in)
 {
     size_t len;
     memset(in, 0, sizeof(*in));
-    in->file = load("codec/h264_aac_160x120.flv", &len);
+    in->file = test_data_load("codec/h264_aac_160x120.flv", &len);
     cr_assert_geq(len, 13);
     cr_assert_eq(memcmp(in->file, "FLV", 3), 0);
     size_t off = 13; /* header + PreviousTagSize0 */
