@@ -38,6 +38,8 @@ static const struct config_directive origin_directives[] = {
     {"record_fsync", CONFIG_STRING, O(record_fsync), "rotate", 0, 0,
      "when recordings reach the disk: none (the kernel decides), rotate (each file when closed) or an "
      "interval such as 1s (also every interval while writing)", 0},
+    {"record_mp4", CONFIG_BOOL, O(record_mp4), "on", 0, 0,
+     "also write <name>.mp4 (fragmented MP4) of each recording file once it is closed", 0},
     {"record_vod_app", CONFIG_STRING, O(record_vod_app), "vod", 0, 0,
      "RTMP app that plays recordings: rtmp://host/<record_vod_app>/<app>/<file> (seek, pause); empty = off", 0},
     {"record_hls_segment", CONFIG_MS, O(record_hls_segment), "4s", 1000, 60000,

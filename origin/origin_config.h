@@ -32,6 +32,7 @@ struct origin_config {
     size_t record_max_size;   /* bytes per file, 0 = no limit */
     long record_max_duration; /* ms per file, 0 = no limit */
     char *record_fsync;       /* "none", "rotate" or an interval (record_writer_parse_fsync) */
+    int record_mp4;           /* also make <name>.mp4 of each closed file */
     char *record_vod_app;     /* RTMP app whose plays are recordings, "" = off */
     long record_hls_segment;  /* ms: target length of VOD HLS segments */
 };

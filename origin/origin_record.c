@@ -110,7 +110,8 @@ int origin_record_init(struct origin_record *o, struct ev_loop *loop, const stru
     o->loop = loop;
     o->cfg = cfg;
     struct record_writer_settings ws = {.max_frames = ORIGIN_RECORD_QUEUE_FRAMES,
-                                        .max_bytes = ORIGIN_RECORD_QUEUE_BYTES};
+                                        .max_bytes = ORIGIN_RECORD_QUEUE_BYTES,
+                                        .mp4 = cfg->record_mp4};
     if (record_writer_parse_fsync(cfg->record_fsync ? cfg->record_fsync : "", &ws.fsync, &ws.fsync_ms) != ST_OK) {
         LOG_ERROR("config: record_fsync: '%s' is not none, rotate or an interval (e.g. 1s, 500ms)",
                   cfg->record_fsync ? cfg->record_fsync : "");
@@ -127,8 +128,9 @@ int origin_record_init(struct origin_record *o, struct ev_loop *loop, const stru
         return ST_ERROR;
     o->started = 1;
     if (cfg->record_apps && cfg->record_apps[0])
-        LOG_INFO("record: apps=\"%s\" path=%s max_size=%zu max_duration_ms=%ld fsync=%s", cfg->record_apps,
-                 cfg->record_path, cfg->record_max_size, cfg->record_max_duration, cfg->record_fsync);
+        LOG_INFO("record: apps=\"%s\" path=%s max_size=%zu max_duration_ms=%ld fsync=%s mp4=%s", cfg->record_apps,
+                 cfg->record_path, cfg->record_max_size, cfg->record_max_duration, cfg->record_fsync,
+                 cfg->record_mp4 ? "on" : "off");
     return ST_OK;
 }
 
@@ -158,14 +160,15 @@ static int handle_recordings(struct http_server_request *req, void *ctx)
     buf_appendf(&b,
             ",\"counters\":{\"recordings_started\":%llu,\"files_opened\":%llu,\"files_closed\":%llu,"
             "\"bytes_written\":%llu,\"tags_written\":%llu,\"errors\":%llu,\"fsyncs\":%llu,\"frames_dropped\":%llu,"
-            "\"queue_overflows\":%llu,\"hls_playlists\":%llu,\"hls_segments\":%llu,\"hls_errors\":%llu},"
-            "\"recordings\":[",
+            "\"queue_overflows\":%llu,\"hls_playlists\":%llu,\"hls_segments\":%llu,\"hls_errors\":%llu,"
+            "\"mp4_files\":%llu,\"mp4_errors\":%llu},\"recordings\":[",
             (unsigned long long)o->recordings_started, (unsigned long long)atomic_load(&ws->files_opened),
             (unsigned long long)atomic_load(&ws->files_closed), (unsigned long long)atomic_load(&ws->bytes_written),
             (unsigned long long)atomic_load(&ws->tags_written), (unsigned long long)atomic_load(&ws->errors),
             (unsigned long long)atomic_load(&ws->fsyncs), (unsigned long long)dropped,
             (unsigned long long)overflows, (unsigned long long)o->hls_playlists,
-            (unsigned long long)o->hls_segments, (unsigned long long)o->hls_errors);
+            (unsigned long long)o->hls_segments, (unsigned long long)o->hls_errors,
+            (unsigned long long)atomic_load(&ws->mp4_files), (unsigned long long)atomic_load(&ws->mp4_errors));
     for (struct origin_recording *r = o->recs; r; r = r->next) {
         char path[RECORD_PATH_MAX + 8];
         record_writer_channel_path(&o->writer, r->rs.ch, path, sizeof(path));

@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 #include "core/status.h"
+#include "record/record_mp4.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -70,6 +71,70 @@ static void channel_fail(struct record_writer *w, struct record_channel *ch)
     atomic_store(&ch->open, 0);
 }
 
+/* The MP4 of a closed file; its failure is the MP4's alone (the FLV and
+ * the channel go on). Runs on the converter thread. */
+static void make_mp4(struct record_writer *w, const char *path, int sync)
+{
+    struct record_mp4_result res;
+    char msg[256];
+    if (record_mp4_convert(path, sync, &res) != ST_OK) {
+        atomic_fetch_add(&w->stats.mp4_errors, 1);
+        LOG_ERROR("record: mp4 failed path=%s: %s%s%s", path, res.error, res.err ? ": " : "",
+                  res.err ? strerror_r(res.err, msg, sizeof(msg)) : "");
+        return;
+    }
+    atomic_fetch_add(&w->stats.mp4_files, 1);
+    if (res.warning) { /* an MP4 with less than the FLV: counted as well */
+        atomic_fetch_add(&w->stats.mp4_errors, 1);
+        LOG_WARN("record: mp4 incomplete path=%s: %s", path, res.warning);
+    }
+    LOG_INFO("record: mp4 written path=%s fragments=%u samples=%llu bytes=%llu", path, res.fragments,
+             (unsigned long long)res.samples, (unsigned long long)res.bytes);
+}
+
+/* Hand a closed file to the converter (writer thread). A full queue (the
+ * disk is far behind) skips that MP4 with a log line and a count. */
+static void queue_mp4(struct record_writer *w, const char *path, int sync)
+{
+    pthread_mutex_lock(&w->mu);
+    int full = !w->mp4_started || w->mp4_count == RECORD_MP4_QUEUE;
+    if (!full) {
+        uint32_t i = (w->mp4_head + w->mp4_count) % RECORD_MP4_QUEUE;
+        snprintf(w->mp4_paths[i], sizeof(w->mp4_paths[i]), "%s", path);
+        w->mp4_sync[i] = sync;
+        w->mp4_count++;
+        pthread_cond_signal(&w->mp4_cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (full) {
+        atomic_fetch_add(&w->stats.mp4_errors, 1);
+        LOG_ERROR("record: mp4 skipped path=%s: %d conversions already waiting", path, RECORD_MP4_QUEUE);
+    }
+}
+
+static void *mp4_main(void *arg)
+{
+    struct record_writer *w = arg;
+    char path[RECORD_PATH_MAX + 8];
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->mp4_count && !w->mp4_stopping)
+            pthread_cond_wait(&w->mp4_cv, &w->mu);
+        if (!w->mp4_count)
+            break; /* stopping and drained */
+        uint32_t i = w->mp4_head;
+        memcpy(path, w->mp4_paths[i], sizeof(path));
+        int sync = w->mp4_sync[i];
+        w->mp4_head = (w->mp4_head + 1) % RECORD_MP4_QUEUE;
+        w->mp4_count--;
+        pthread_mutex_unlock(&w->mu);
+        make_mp4(w, path, sync);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
 static void file_close(struct record_writer *w, struct record_channel *ch)
 {
     if (ch->file.fd < 0)
@@ -84,6 +149,8 @@ static void file_close(struct record_writer *w, struct record_channel *ch)
     if (sync)
         atomic_fetch_add(&w->stats.fsyncs, 1);
     atomic_fetch_add(&w->stats.files_closed, 1);
+    if (w->cfg.mp4)
+        queue_mp4(w, ch->file.path, sync);
 }
 
 static void do_open(struct record_writer *w, struct record_op *op)
@@ -181,6 +248,19 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* Let the converter finish what is queued, then join it. */
+static void stop_mp4(struct record_writer *w)
+{
+    if (!w->mp4_started)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->mp4_stopping = 1;
+    pthread_cond_signal(&w->mp4_cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->mp4_thread, NULL);
+    w->mp4_started = 0;
+}
+
 int record_writer_start(struct record_writer *w, const struct record_writer_settings *s)
 {
     memset(w, 0, sizeof(*w));
@@ -191,9 +271,20 @@ int record_writer_start(struct record_writer *w, const struct record_writer_sett
         pthread_mutex_destroy(&w->mu);
         return ST_ERROR;
     }
-    int e = pthread_create(&w->thread, NULL, writer_main, w);
+    if (pthread_cond_init(&w->mp4_cv, NULL) != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        return ST_ERROR;
+    }
+    int e = w->cfg.mp4 ? pthread_create(&w->mp4_thread, NULL, mp4_main, w) : 0;
+    if (e != 0)
+        LOG_ERROR("record: cannot start the mp4 thread: %s; recordings stay FLV only", strerror(e));
+    w->mp4_started = w->cfg.mp4 && e == 0;
+    e = pthread_create(&w->thread, NULL, writer_main, w);
     if (e != 0) {
         LOG_ERROR("record: cannot start the writer thread: %s", strerror(e));
+        stop_mp4(w);
+        pthread_cond_destroy(&w->mp4_cv);
         pthread_cond_destroy(&w->cv);
         pthread_mutex_destroy(&w->mu);
         return ST_ERROR;
@@ -212,6 +303,8 @@ void record_writer_stop(struct record_writer *w)
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    stop_mp4(w); /* after the writer: its last closes queue conversions */
+    pthread_cond_destroy(&w->mp4_cv);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     w->started = 0;

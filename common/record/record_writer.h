@@ -19,6 +19,15 @@
  * stops that channel only: its later operations are skipped and queueing
  * on it returns ST_ERROR. Other channels go on.
  *
+ * MP4: with settings.mp4, each file closed cleanly (rotation, close,
+ * release, stop) is then converted to "<name>.mp4" by a second thread
+ * (record_mp4.h: bounded memory, written as .part and renamed), so a long
+ * conversion never holds up the writing of live recordings; at most
+ * RECORD_MP4_QUEUE closed files wait for it (more are skipped, logged and
+ * counted). A failed (or incomplete: a track fMP4 cannot carry) conversion
+ * is logged once with the path and counted in stats.mp4_errors; it never
+ * touches the FLV nor stops the channel. Stop waits for the queued ones.
+ *
  * fsync policy: RECORD_FSYNC_NONE (the kernel decides), RECORD_FSYNC_ROTATE
  * (each file is fsynced when it is closed), or RECORD_FSYNC_INTERVAL (also
  * after a write that comes fsync_ms or more after the file's last fsync,
@@ -51,6 +60,7 @@ struct record_writer_settings {
     size_t max_bytes;      /* frame body bytes queued at most */
     enum record_fsync fsync;
     long fsync_ms;         /* RECORD_FSYNC_INTERVAL period */
+    int mp4;               /* also make <name>.mp4 of each closed file */
 };
 
 struct record_writer_stats {
@@ -60,6 +70,8 @@ struct record_writer_stats {
     atomic_ullong tags_written;
     atomic_ullong errors;   /* failed open/write/fsync/close (each logged) */
     atomic_ullong fsyncs;
+    atomic_ullong mp4_files;  /* MP4s made of closed files */
+    atomic_ullong mp4_errors; /* conversions failed or incomplete (each logged) */
 };
 
 /* One recording as both sides see it. The loop reads the atomics; path is
@@ -77,10 +89,21 @@ struct record_channel {
     struct record_op *end_op;    /* the release, allocated up front */
 };
 
+/* Closed files waiting for their MP4 (a converter thread of their own, so a
+ * long conversion never holds up the FLV writing). */
+#define RECORD_MP4_QUEUE 16
+
 struct record_writer {
     struct record_writer_settings cfg;
     struct record_writer_stats stats;
     pthread_t thread;
+    pthread_t mp4_thread;
+    pthread_cond_t mp4_cv;
+    char mp4_paths[RECORD_MP4_QUEUE][RECORD_PATH_MAX + 8]; /* guarded by mu */
+    int mp4_sync[RECORD_MP4_QUEUE];
+    uint32_t mp4_head, mp4_count;  /* guarded by mu */
+    int mp4_stopping;              /* guarded by mu */
+    int mp4_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct record_op *head, *tail; /* guarded by mu */

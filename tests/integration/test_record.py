@@ -11,6 +11,10 @@ keyframe every second, AAC) to each:
 - C has a record_path it cannot write: the error is logged once with the
   path and the reason and counted in /v1/recordings, and the live stream
   still plays.
+Every file closed cleanly (B's rotations and its publisher's end) also
+gets <name>.mp4 (record_mp4, on by default): a fragmented MP4 with h264 and
+aac, as long as the FLV, that ffmpeg decodes without errors; A's killed
+file gets none (and no half-written .mp4.part under the final name).
 Then A is restarted on the same record_path and serves the killed file:
 over RTMP (rtmp://host/vod/live/<file>) with play's start offset, with a
 seek command, to the end (NetStream.Play.Stop), through ffprobe's own seek
@@ -82,6 +86,17 @@ def wait_file(pattern, timeout=15.0):
             return found[0], time.monotonic()
         time.sleep(0.05)
     raise AssertionError('no recording matching %s within %.0f s' % (pattern, timeout))
+
+
+def media_duration(path):
+    """Duration in seconds of a file's packets (ffprobe), first to last plus
+    the last video frame (25 fps)."""
+    r = harness.run(['ffprobe', '-hide_banner', '-v', 'error', '-select_streams', 'v', '-show_entries',
+                     'packet=pts_time', '-of', 'csv=p=0', path], 30)
+    if r.returncode != 0:
+        raise AssertionError('ffprobe %s: %s' % (path, r.stderr[-500:]))
+    pts = [float(x) for x in r.stdout.decode().split() if x.strip() and x.strip() != 'N/A']
+    return max(pts) - min(pts) + 0.04
 
 
 def decode_errors(path_or_url, timeout=30.0, extra=()):
@@ -207,6 +222,37 @@ class Record(unittest.TestCase):
         self.assertEqual(len(errors), 1, 'want one error line with path and reason:\n%s' % log[-2000:])
         self.assertTrue(errors[0][0].startswith(self.ro_path), errors)
         self.assertTrue(self.c.alive())
+
+    def test_mp4_of_closed_files(self):
+        files = sorted(glob.glob(os.path.join(self.rot_root, 'live', 'rot-*.flv')))
+        self.assertGreaterEqual(len(files), 2, files)
+        deadline = time.monotonic() + 15
+        for f in files:
+            mp4 = f[:-len('.flv')] + '.mp4'
+            while not os.path.exists(mp4) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertTrue(os.path.exists(mp4), '%s: no MP4 after the file closed' % f)
+            self.assertFalse(os.path.exists(mp4 + '.part'), mp4)
+            streams = {s['codec_type']: s for s in harness.probe_file(mp4)}
+            self.assertEqual(streams['video']['codec_name'], 'h264', mp4)
+            self.assertEqual(streams['audio']['codec_name'], 'aac', mp4)
+            flv_frames = int({s['codec_type']: s for s in harness.probe_file(f)}['video']['nb_read_frames'])
+            self.assertEqual(int(streams['video']['nb_read_frames']), flv_frames, mp4)
+            want, got = media_duration(f), media_duration(mp4)
+            print('%s: FLV %.2f s, MP4 %.2f s, %d frames' % (os.path.basename(mp4), want, got, flv_frames))
+            self.assertAlmostEqual(got, want, delta=want * 0.1, msg=mp4)
+            r = harness.run(['ffprobe', '-hide_banner', '-v', 'error', '-show_entries', 'format=duration',
+                             '-of', 'csv=p=0', mp4], 20)
+            self.assertAlmostEqual(float(r.stdout.decode().strip()), want, delta=want * 0.1 + 0.1, msg=mp4)
+            rc, err = decode_errors(mp4)
+            self.assertEqual((rc, err), (0, ''), mp4)
+        c = recordings(self.http['B'])['counters']
+        self.assertEqual(c['mp4_files'], len(files), c)
+        self.assertEqual(c['mp4_errors'], 0, c)
+        # The killed recording was never closed: no MP4, not even a part.
+        killed = self.killed_file[:-len('.flv')]
+        self.assertFalse(os.path.exists(killed + '.mp4'))
+        self.assertFalse(os.path.exists(killed + '.mp4.part'))
 
     # ---- playback over RTMP ------------------------------------------------
 
