@@ -218,7 +218,9 @@
     function start(video) {
         const url = player.url;
         if (window.Hls && window.Hls.isSupported()) {
-            const hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 30 });
+            // Catch up (play at up to 1.5x) when behind the playlist's PART-HOLD-BACK target,
+            // instead of staying as far behind live as the start-up buffering left it.
+            const hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 30, maxLiveSyncPlaybackRate: 1.5 });
             player.hls = hls;
             player.engine = 'hls.js';
             hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
