@@ -5,7 +5,7 @@
 # clients), a 10-second smoke run of each benchmark program, the unit and
 # integration suites again under ASan+UBSan, then a bounded libFuzzer run of
 # every parser.
-#   SC_FUZZ_SECONDS=N   seconds per fuzz target (default 30, 0 skips)
+#   SC_FUZZ_SECONDS=N   seconds per fuzz target (default 25: 20 targets, 0 skips)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,7 +19,7 @@ ctest --test-dir build --output-on-failure --timeout 600 -L integration
 ./bench/smoke.sh build
 ./tests/run-sanitizers.sh
 
-fuzz_seconds=${SC_FUZZ_SECONDS:-30}
+fuzz_seconds=${SC_FUZZ_SECONDS:-25}
 if [ "$fuzz_seconds" -gt 0 ]; then
   CC=clang cmake -S . -B build-fuzz -DSC_FUZZ=ON -DSC_TESTS=OFF -DSC_WERROR=ON >/dev/null
   cmake --build build-fuzz -j"$jobs"
