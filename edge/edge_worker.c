@@ -444,6 +444,7 @@ int edge_worker_run(struct edge_config *cfg, int index, const char *edge_id, int
         live_server_stop(&w.srv);
         goto out;
     }
+    w.srv.rtsp_stats = &w.rtsp.stats; /* for /v1/stats and /metrics */
     if (rtsp_server_start(&w.rtsp, w.loop, &cfg->rtsp, &w.srv, cfg->live.reuse_port) != ST_OK) {
         LOG_ERROR("edge worker %d: cannot serve RTSP on %s", index, cfg->rtsp.listen);
         live_api_stop(&w.api);

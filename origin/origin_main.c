@@ -128,6 +128,7 @@ int main(int argc, char **argv)
     }
     if (origin_relay_attach_api(&relay, &api) != ST_OK || origin_relay_attach_api(&relay, &api_tls) != ST_OK)
         LOG_WARN("origin: no room for /v1/relays in the HTTP API");
+    srv.rtsp_stats = &rtsp.stats; /* for /v1/stats and /metrics */
     if (rtsp_server_start(&rtsp, loop, &cfg.rtsp, &srv, 0) != ST_OK) {
         LOG_ERROR("origin: cannot serve RTSP on %s", cfg.rtsp.listen);
         live_api_stop(&api);

@@ -2,6 +2,7 @@
 
 #include "http/http_static.h"
 #include "live/live_http.h"
+#include "rtsp/rtsp_server.h"
 #include "live/live_gate.h"
 
 #include "core/buf.h"
@@ -293,6 +294,20 @@ static int handle_stats(struct http_server_request *req, void *ctx)
                 (unsigned long long)hs->flv_players, api->delivery->nflv, (unsigned long long)hs->flv_dropped_slow,
                 (unsigned long long)hs->refused);
     }
+    const struct rtsp_server_stats *rs = api->srv->rtsp_stats;
+    if (rs) {
+        buf_appendf(&b,
+                    "\"rtsp_sessions\":%u,\"rtsp_sessions_total\":%llu,\"rtsp_sessions_udp\":%llu,"
+                    "\"rtsp_sessions_tcp\":%llu,\"rtsp_sessions_timed_out\":%llu,\"rtsp_sessions_dropped_slow\":%llu,"
+                    "\"rtsp_bad_requests\":%llu,\"rtsp_packets_out\":%llu,\"rtsp_bytes_out\":%llu,"
+                    "\"rtsp_packets_dropped\":%llu,\"rtsp_frames_dropped\":%llu,\"rtsp_sender_reports\":%llu,",
+                    rs->sessions, (unsigned long long)rs->sessions_total, (unsigned long long)rs->sessions_udp,
+                    (unsigned long long)rs->sessions_tcp, (unsigned long long)rs->sessions_timed_out,
+                    (unsigned long long)rs->sessions_dropped_slow, (unsigned long long)rs->bad_requests,
+                    (unsigned long long)rs->packets_out, (unsigned long long)rs->bytes_out,
+                    (unsigned long long)rs->packets_dropped, (unsigned long long)rs->frames_dropped,
+                    (unsigned long long)rs->sender_reports);
+    }
     /* Limits: one counter per refusal reason. */
     buf_appendf(&b,
             "\"refused_max_connections\":%llu,\"refused_per_ip\":%llu,\"refused_max_streams\":%llu,"
@@ -347,6 +362,7 @@ static int handle_metrics(struct http_server_request *req, void *ctx)
 {
     struct live_api *api = ctx;
     const struct live_server_stats *s = &api->srv->stats;
+    const struct rtsp_server_stats *rs = api->srv->rtsp_stats;
     struct buf b;
     buf_init(&b, LIVE_API_MAX_BODY);
     const struct {
@@ -416,6 +432,13 @@ static int handle_metrics(struct http_server_request *req, void *ctx)
          api->delivery ? api->delivery->stats.flv_players : 0},
         {"sc_http_flv_dropped_slow_total", "counter", "HTTP-FLV players closed for being too slow",
          api->delivery ? api->delivery->stats.flv_dropped_slow : 0},
+        {"sc_rtsp_sessions_total", "counter", "RTSP sessions set up", rs ? rs->sessions_total : 0},
+        {"sc_rtsp_sessions_timed_out_total", "counter", "RTSP sessions ended by rtsp_session_timeout",
+         rs ? rs->sessions_timed_out : 0},
+        {"sc_rtsp_packets_out_total", "counter", "RTP packets sent", rs ? rs->packets_out : 0},
+        {"sc_rtsp_bytes_out_total", "counter", "RTP, RTCP and RTSP bytes sent", rs ? rs->bytes_out : 0},
+        {"sc_rtsp_packets_dropped_total", "counter", "UDP RTP packets the kernel refused (paced out)",
+         rs ? rs->packets_dropped : 0},
     };
     char node[CLUSTER_ID_MAX * 2];
     label_value(api->node_id, node, sizeof(node));

@@ -80,6 +80,7 @@ struct live_settings {
 struct live_conn;
 struct live_gate;
 struct live_http;
+struct rtsp_server_stats;
 struct live_server;
 struct net_tls_context;
 struct rtmp_session;
@@ -164,6 +165,7 @@ struct live_server {
     struct live_ipcount ipcount;  /* open connections per peer address */
     struct live_gate *gate;       /* authorization and webhooks */
     struct live_http *http_delivery; /* HTTP-FLV/HLS state (live_http.h), NULL until an API listener starts it */
+    const struct rtsp_server_stats *rtsp_stats; /* the process's RTSP server (set by its owner), NULL = none */
     int stopping;
 };
 
