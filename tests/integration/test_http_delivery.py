@@ -12,6 +12,7 @@ measured part latency on stderr."""
 import http.client
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -376,6 +377,37 @@ class HttpDelivery(cluster.ClusterTestCase):
                         'the playlist restarted instead of continuing:\n' + text)
         res = harness.DecodeProc(h1.url('/live/d.m3u8'), 30, 40).result()
         self.assertEqual(res.rc, 0, res)
+
+    def test_07_hls_player_survives_origin_failover(self):
+        r = self.redis()
+        oa = self.origin('oA', r)
+        ob = self.origin('oB', r)
+        port = harness.free_port()
+        e1 = self.edge('e1', r, sets={'http_listen': '127.0.0.1:%d' % port})
+        h1 = HttpNode(e1, port)
+        pa = self.publish(oa, 'fo', wait_node=e1)
+        before = playlist_entries(self.wait_playlist(h1, '/live/fo.m3u8', 2)[0])
+        # an HLS player that must get through the failover: 18 s of video
+        dec = harness.DecodeProc(h1.url('/live/fo.m3u8'), 450, 60)
+        time.sleep(3)
+        oa.stop(signal.SIGKILL)
+        pa.stop()                     # the encoder reconnects through the LB...
+        self.publish(ob, 'fo')        # ...and lands on origin B
+        deadline = time.monotonic() + 30
+        after = []
+        while time.monotonic() < deadline:
+            st, _, body = h1.get('/live/fo.m3u8')
+            if st == 200:
+                after = playlist_entries(body.decode())
+                if after and after[0][0] > before[-1][0]:
+                    break
+            time.sleep(0.5)
+        self.assertTrue(after and after[-1][0] > before[-1][0],
+                        'no new segments after the failover: %r' % after)
+        res = dec.result()
+        self.assertEqual(res.rc, 0, 'HLS player did not get through the failover: %r' % res)
+        self.assertGreaterEqual(res.frames, 450, res)
+        say('HLS player decoded %d frames across the failover in %.1f s', res.frames, res.elapsed)
 
 
 if __name__ == '__main__':
