@@ -60,6 +60,7 @@ struct http_server_conn {
     size_t lingered;
     size_t in_off, in_len; /* unparsed input is in[in_off..in_len) */
     char peer[64];
+    struct sockaddr_storage peer_addr;
     uint8_t in[HTTP_SERVER_READ_BUF];
 };
 
@@ -556,6 +557,7 @@ static void on_accept(struct net_listener *l, int fd, const struct sockaddr_stor
     c->req.conn = c;
     buf_init(&c->out, s->max_output);
     snprintf(c->peer, sizeof(c->peer), "%s", peer_s);
+    c->peer_addr = *peer;
     ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
     ev_io_start(s->loop, &c->io);
     c->io_events = EV_READ;
@@ -644,6 +646,10 @@ const char *http_server_request_path(const struct http_server_request *req) { re
 const char *http_server_request_query(const struct http_server_request *req) { return req->conn->msg.query; }
 const char *http_server_request_peer(const struct http_server_request *req) { return req->conn->peer; }
 struct http_server *http_server_request_server(const struct http_server_request *req) { return req->conn->srv; }
+const struct sockaddr *http_server_request_peer_addr(const struct http_server_request *req)
+{
+    return (const struct sockaddr *)&req->conn->peer_addr;
+}
 
 const char *http_server_request_header(const struct http_server_request *req, const char *name)
 {

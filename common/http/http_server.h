@@ -190,6 +190,8 @@ const char *http_server_request_path(const struct http_server_request *req);
 const char *http_server_request_query(const struct http_server_request *req);
 const char *http_server_request_header(const struct http_server_request *req, const char *name);
 const char *http_server_request_peer(const struct http_server_request *req);
+/* The client's address (for address-based authorization). */
+const struct sockaddr *http_server_request_peer_addr(const struct http_server_request *req);
 /* The server the request came to (to look its handle up later). */
 struct http_server *http_server_request_server(const struct http_server_request *req);
 

@@ -8,7 +8,6 @@
 #include "http/http_static.h"
 #include "live/live_gate.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -467,7 +466,7 @@ static void waiters_run(struct http_stream *hs, int final_all)
 /* The node's play rules (IP lists, signed keys) apply to HTTP viewers as to
  * RTMP players. The on_play webhook is RTMP-only (its answer names an RTMP
  * connection), so with one configured HTTP viewing is refused rather than
- * let through unchecked. */
+ * let through unchecked; without one live_gate_check decides at once. */
 static int authorize(struct live_http *h, struct http_server_request *req, const char *app, const char *name,
                      const char *query)
 {
@@ -479,42 +478,17 @@ static int authorize(struct live_http *h, struct http_server_request *req, const
         send_text(req, 403, NULL, "forbidden: on_play webhook authorizes RTMP players only\n");
         return ST_ERROR;
     }
-    const char *secret = g->secret[LIVE_AUTH_PLAY];
-    if (secret && g->play_apps) {
-        char pat[LIVE_KEY_MAX + 2];
-        snprintf(pat, sizeof(pat), ",%s,", app);
-        if (!strstr(g->play_apps, pat))
-            secret = NULL;
-    }
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    char ip[64];
-    snprintf(ip, sizeof(ip), "%s", http_server_request_peer(req));
-    char *colon = strrchr(ip, ':');
-    if (colon)
-        *colon = '\0';
-    char *addr = ip;
-    if (addr[0] == '[') {
-        addr++;
-        char *rb = strchr(addr, ']');
-        if (rb)
-            *rb = '\0';
-    }
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1)
-        in4->sin_family = AF_INET;
-    else if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1)
-        in6->sin6_family = AF_INET6;
-    enum live_auth_result res = live_auth_check(&g->rules, LIVE_AUTH_PLAY, secret, app, name, query,
-                                                (const struct sockaddr *)&ss, (int64_t)time(NULL));
-    if (res == LIVE_AUTH_OK)
+    struct live_gate_subject who = {.act = LIVE_AUTH_PLAY, .app = app, .name = name, .query = query,
+                                    .peer = http_server_request_peer_addr(req),
+                                    .peer_s = http_server_request_peer(req)};
+    struct live_gate_verdict v;
+    if (live_gate_check(g, &who, (int64_t)time(NULL), &v) == ST_OK)
         return ST_OK;
     h->stats.refused++;
     char msg[160];
-    snprintf(msg, sizeof(msg), "forbidden: %s\n", live_auth_reason(res));
+    snprintf(msg, sizeof(msg), "forbidden: %s\n", live_auth_reason(v.result));
     LOG_INFO("http play refused stream=%s/%s peer=%s reason=\"%s\"", app, name, http_server_request_peer(req),
-             live_auth_reason(res));
+             live_auth_reason(v.result));
     send_text(req, 403, NULL, msg);
     return ST_ERROR;
 }
