@@ -123,6 +123,7 @@ static void to_message(struct fanout_frame *f, struct cluster_message *m)
     m->timestamp = f->source_ts;
     m->segment = f->segment;
     m->wall_ms = f->wall_ms;
+    m->seq = f->seq;
     m->body = f->body;
     m->length = f->body_len;
     m->release = frame_release;
@@ -133,8 +134,9 @@ static void hook_frame(void *ctx, struct live_stream *st, struct fanout_frame *f
 {
     struct origin_cluster *oc = ctx;
     struct cluster_message m;
+    f->seq = ++st->seq; /* before it is cached: snapshots carry it */
     to_message(f, &m);
-    cluster_publisher_send(&oc->pub, st->key, st->epoch, ++st->seq, &m);
+    cluster_publisher_send(&oc->pub, st->key, st->epoch, f->seq, &m);
 }
 
 static void hook_publish_stopped(void *ctx, struct live_stream *st)

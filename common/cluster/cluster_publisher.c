@@ -123,7 +123,7 @@ static void serve_request(struct cluster_publisher *p)
     for (size_t i = 0; i < count; i++) {
         int last = i + 1 == count;
         if (ok)
-            ok = send_header(p->router, &msgs[i], epoch, 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) == ST_OK;
+            ok = send_header(p->router, &msgs[i], epoch, msgs[i].seq, ZMQ_SNDMORE | ZMQ_DONTWAIT) == ST_OK;
         if (ok)
             ok = send_body(p->router, &msgs[i], last ? ZMQ_DONTWAIT : ZMQ_SNDMORE | ZMQ_DONTWAIT) == ST_OK;
         else

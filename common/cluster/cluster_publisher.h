@@ -30,6 +30,7 @@ struct cluster_message {
     uint32_t timestamp;
     uint32_t segment;   /* HLS stamps, see cluster_wire.h */
     uint64_t wall_ms;
+    uint64_t seq;       /* snapshots only: the message's own seq (0 = unknown) */
     const uint8_t *body;
     uint32_t length;
     /* Called once when ZeroMQ no longer needs body (data = body), possibly

@@ -12,6 +12,12 @@
 #define CLUSTER_SUB_BATCH 256
 /* Seconds to wait for a snapshot before asking again. */
 #define CLUSTER_SNAPSHOT_TIMEOUT 2.0
+/* At most one repair snapshot per this many ms (see the header). */
+#define CLUSTER_REPAIR_INTERVAL_MS 1000
+/* Messages a repair takes from one snapshot (a GOP fits). */
+#define CLUSTER_SNAPSHOT_TAKE_MAX 4096
+
+enum update_verdict { UPDATE_DROP, UPDATE_DELIVER, UPDATE_REPAIR };
 
 /* An update received while the snapshot is in flight. */
 struct cluster_held {
@@ -28,13 +34,21 @@ static void held_clear(struct cluster_subscription *s)
 
 static uint64_t now_ms(struct cluster_subscription *s) { return (uint64_t)(ev_now(s->loop) * 1000.0); }
 
-/* Sequence bookkeeping for a message outside a snapshot. Returns 1 to
- * deliver it, 0 to drop it (old or duplicate). */
-static int accept_update(struct cluster_subscription *s, const struct cluster_wire_header *h)
+static void report_gap(struct cluster_subscription *s, uint64_t got)
+{
+    s->gaps++;
+    if (s->handler->on_gap)
+        s->handler->on_gap(s->ctx, s->last_seq + 1, got);
+}
+
+/* Sequence bookkeeping for a message outside a snapshot: deliver it, drop
+ * it (old or duplicate), or (may_repair) hold it and fill the gap first. */
+static enum update_verdict accept_update(struct cluster_subscription *s, const struct cluster_wire_header *h,
+                                         int may_repair)
 {
     if (h->epoch != s->epoch) {
         if (s->epoch != 0 && h->epoch < s->epoch)
-            return 0; /* a straggler from an older epoch */
+            return UPDATE_DROP; /* a straggler from an older epoch */
         if (h->seq != 1) {
             /* We joined this epoch late: its codec headers went by. */
             LOG_INFO("cluster: %s epoch %u starts at seq %llu here; asking for a snapshot", s->key, h->epoch,
@@ -42,21 +56,41 @@ static int accept_update(struct cluster_subscription *s, const struct cluster_wi
             s->epoch = h->epoch;
             s->last_seq = h->seq;
             cluster_subscription_resnapshot(s);
-            return 0;
+            return UPDATE_DROP;
         }
         s->epoch = h->epoch;
         s->last_seq = h->seq;
-        return 1;
+        return UPDATE_DELIVER;
     }
     if (h->seq <= s->last_seq)
-        return 0;
+        return UPDATE_DROP;
     if (h->seq != s->last_seq + 1) {
-        s->gaps++;
-        if (s->handler->on_gap)
-            s->handler->on_gap(s->ctx, s->last_seq + 1, h->seq);
+        uint64_t now = now_ms(s);
+        if (may_repair && (s->repairs == 0 || now - s->last_repair_ms >= CLUSTER_REPAIR_INTERVAL_MS)) {
+            s->repairs++;
+            s->last_repair_ms = now;
+            LOG_INFO("cluster: %s missed seq %llu..%llu; taking them from a snapshot", s->key,
+                     (unsigned long long)s->last_seq + 1, (unsigned long long)h->seq - 1);
+            return UPDATE_REPAIR;
+        }
+        report_gap(s, h->seq);
     }
     s->last_seq = h->seq;
-    return 1;
+    return UPDATE_DELIVER;
+}
+
+static void hold(struct cluster_subscription *s, const struct cluster_wire_header *h, zmq_msg_t *body)
+{
+    if (s->nheld == CLUSTER_SUB_HELD_MAX) {
+        /* The snapshot is late and the backlog is full: start over. */
+        LOG_WARN("cluster: %s held %u updates waiting for a snapshot; asking again", s->key, s->nheld);
+        held_clear(s);
+        cluster_subscription_resnapshot(s);
+    }
+    s->held[s->nheld].h = *h;
+    zmq_msg_init(&s->held[s->nheld].body);
+    zmq_msg_move(&s->held[s->nheld].body, body);
+    s->nheld++;
 }
 
 static void deliver(struct cluster_subscription *s, const struct cluster_wire_header *h, zmq_msg_t *body)
@@ -94,20 +128,21 @@ static void read_update(struct cluster_subscription *s)
     }
     s->last_message_ms = now_ms(s);
     if (s->joining) {
-        if (s->nheld == CLUSTER_SUB_HELD_MAX) {
-            /* The snapshot is late and the backlog is full: start over. */
-            LOG_WARN("cluster: %s held %u updates waiting for a snapshot; asking again", s->key, s->nheld);
-            held_clear(s);
-            cluster_subscription_resnapshot(s);
-        }
-        s->held[s->nheld].h = h;
-        zmq_msg_init(&s->held[s->nheld].body);
-        zmq_msg_move(&s->held[s->nheld].body, &parts[2]);
-        s->nheld++;
+        hold(s, &h, &parts[2]);
         goto out;
     }
-    if (accept_update(s, &h))
+    switch (accept_update(s, &h, 1)) {
+    case UPDATE_DELIVER:
         deliver(s, &h, &parts[2]);
+        break;
+    case UPDATE_REPAIR:
+        hold(s, &h, &parts[2]);
+        s->repairing = 1;
+        cluster_subscription_resnapshot(s);
+        break;
+    case UPDATE_DROP:
+        break;
+    }
 out:
     for (int i = 0; i < n; i++)
         zmq_msg_close(&parts[i]);
@@ -129,6 +164,73 @@ static void sub_cb(struct ev_loop *loop, ev_io *w, int revents)
         read_update(s);
     }
     ev_feed_event(loop, w, EV_READ); /* more left: come back next turn */
+}
+
+/* One [header][body] pair of a snapshot reply. Returns 1 with m filled
+ * (the caller closes m->body), 0 if the pair is malformed (skipped; *more
+ * says whether the reply goes on). */
+static int recv_snapshot_message(struct cluster_subscription *s, struct cluster_held *m, int *more)
+{
+    zmq_msg_t hp;
+    zmq_msg_init(&hp);
+    zmq_msg_init(&m->body);
+    const char *err = NULL;
+    if (zmq_msg_recv(&hp, s->dealer, ZMQ_DONTWAIT) < 0 || !zmq_msg_more(&hp) ||
+        zmq_msg_recv(&m->body, s->dealer, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&hp);
+        zmq_msg_close(&m->body);
+        *more = 0;
+        return 0;
+    }
+    *more = zmq_msg_more(&m->body);
+    int ok = cluster_wire_header_decode(zmq_msg_data(&hp), zmq_msg_size(&hp), zmq_msg_size(&m->body), &m->h, &err) ==
+             ST_OK;
+    zmq_msg_close(&hp);
+    if (!ok)
+        zmq_msg_close(&m->body);
+    return ok;
+}
+
+/* A repair: take from the snapshot only the messages after last_seq, in seq
+ * order (a codec header resent mid-GOP comes first in the reply but later
+ * in the stream). Reads the rest of the reply. */
+static void repair_from_snapshot(struct cluster_subscription *s, int more, uint64_t seq_end)
+{
+    struct cluster_held *got = malloc(CLUSTER_SNAPSHOT_TAKE_MAX * sizeof(*got));
+    uint32_t n = 0;
+    while (more) {
+        struct cluster_held m;
+        if (!recv_snapshot_message(s, &m, &more))
+            continue;
+        if (!got || n == CLUSTER_SNAPSHOT_TAKE_MAX || m.h.seq <= s->last_seq || m.h.seq > seq_end ||
+            m.h.epoch != s->epoch) {
+            zmq_msg_close(&m.body);
+            continue;
+        }
+        /* Insertion sort: the reply is in seq order but for codec headers. */
+        uint32_t i = n++;
+        while (i > 0 && got[i - 1].h.seq > m.h.seq) {
+            got[i] = got[i - 1];
+            i--;
+        }
+        got[i] = m;
+    }
+    uint64_t from = s->last_seq;
+    for (uint32_t i = 0; i < n; i++) {
+        if (got[i].h.seq == s->last_seq) { /* a duplicate seq: keep the first */
+            zmq_msg_close(&got[i].body);
+            continue;
+        }
+        if (got[i].h.seq != s->last_seq + 1)
+            report_gap(s, got[i].h.seq); /* older than the origin's cache */
+        s->last_seq = got[i].h.seq;
+        if (s->active)
+            deliver(s, &got[i].h, &got[i].body);
+        zmq_msg_close(&got[i].body);
+    }
+    free(got);
+    LOG_INFO("cluster: %s repaired from a snapshot: seq %llu..%llu", s->key, (unsigned long long)from + 1,
+             (unsigned long long)s->last_seq);
 }
 
 /* Snapshot reply: [snap header] then [header][body] pairs. */
@@ -164,38 +266,34 @@ static void read_snapshot(struct cluster_subscription *s)
     s->joining = 0;
     s->snapshots++;
     int found = sh.status == CLUSTER_SNAP_OK;
-    if (found) {
+    /* A repair continues the epoch we have; anything else is a join. */
+    int repair = s->repairing && found && sh.epoch == s->epoch && s->epoch != 0;
+    s->repairing = 0;
+    if (found && !repair) {
         s->epoch = sh.epoch;
         s->last_seq = sh.seq_end;
     }
-    /* Deliver the snapshot's messages as they arrive in the reply. */
-    while (more) {
-        zmq_msg_t hp, bp;
-        zmq_msg_init(&hp);
-        zmq_msg_init(&bp);
-        if (zmq_msg_recv(&hp, s->dealer, ZMQ_DONTWAIT) < 0 || !zmq_msg_more(&hp) ||
-            zmq_msg_recv(&bp, s->dealer, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&hp);
-            zmq_msg_close(&bp);
-            break;
-        }
-        more = zmq_msg_more(&bp);
-        struct cluster_wire_header h;
-        if (cluster_wire_header_decode(zmq_msg_data(&hp), zmq_msg_size(&hp), zmq_msg_size(&bp), &h, &err) == ST_OK) {
+    if (repair) {
+        repair_from_snapshot(s, more, sh.seq_end);
+    } else {
+        /* Deliver the snapshot's messages as they arrive in the reply. */
+        while (more) {
+            struct cluster_held m;
+            if (!recv_snapshot_message(s, &m, &more))
+                continue;
             s->messages++;
-            s->handler->on_message(s->ctx, &h, zmq_msg_data(&bp), (uint32_t)zmq_msg_size(&bp), 1);
+            s->handler->on_message(s->ctx, &m.h, zmq_msg_data(&m.body), (uint32_t)zmq_msg_size(&m.body), 1);
+            zmq_msg_close(&m.body);
         }
-        zmq_msg_close(&hp);
-        zmq_msg_close(&bp);
     }
-    if (s->handler->on_snapshot)
+    if (s->handler->on_snapshot && !repair)
         s->handler->on_snapshot(s->ctx, found, sh.epoch);
-    /* Updates held during the join: only what the snapshot did not cover. */
+    /* Updates held meanwhile: only what the snapshot did not cover. */
     for (uint32_t i = 0; i < s->nheld && s->active; i++) {
         struct cluster_held *m = &s->held[i];
         if (found && m->h.epoch == s->epoch && m->h.seq <= s->last_seq)
             continue;
-        if (accept_update(s, &m->h))
+        if (accept_update(s, &m->h, 0) == UPDATE_DELIVER)
             deliver(s, &m->h, &m->body);
     }
     held_clear(s);

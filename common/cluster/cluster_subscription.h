@@ -10,8 +10,15 @@
  *   3. the snapshot is delivered, then held updates newer than it, then the
  *      live updates as they come.
  *
- * Sequence numbers make loss visible: a gap is reported (on_gap) and the
- * messages keep flowing (the owner drops video to the next keyframe). A new
+ * Sequence numbers make loss visible. A gap is first repaired: the update
+ * that shows it is held and a new snapshot is asked for; the missing
+ * messages are taken from it by seq (the origin caches the current GOP),
+ * then the held updates follow, so nothing is lost and every edge sees the
+ * same messages. This also covers the join race (the origin may serve the
+ * snapshot before our subscription reached its PUB). What the snapshot no
+ * longer has is reported (on_gap) and the messages keep flowing (the owner
+ * drops video to the next keyframe). At most one repair per second, so
+ * persistent loss on an overloaded link is reported rather than amplified. A new
  * epoch that does not start at seq 1 (we missed its start) triggers a new
  * snapshot. A snapshot that does not come within a timeout is asked again on
  * a fresh DEALER.
@@ -59,12 +66,15 @@ struct cluster_subscription {
     char pub_endpoint[256];
     char router_endpoint[256];
     int joining;        /* snapshot requested, not applied yet */
+    int repairing;      /* that snapshot is to fill a gap after last_seq */
     uint32_t epoch;     /* current epoch (0 = none yet) */
     uint64_t last_seq;  /* last seq delivered in this epoch */
     struct cluster_held *held;
     uint32_t nheld;
     uint64_t messages;  /* delivered */
-    uint64_t gaps;
+    uint64_t gaps;      /* losses reported (not repaired) */
+    uint64_t repairs;   /* repair snapshots asked for */
+    uint64_t last_repair_ms;
     uint64_t snapshots;
     uint64_t last_message_ms; /* loop time of the last message received */
     int active;

@@ -31,6 +31,9 @@
  *   request:  ["SNAP"] [topic]
  *   reply:    [reply header] then, per cached message, [header][payload]:
  *             metadata, audio and video sequence headers, then the GOP.
+ *             Each message header carries the seq it was published with
+ *             (0 = unknown), so a subscriber that lost updates can take
+ *             just the missing ones from a second snapshot.
  *   reply header: 0 u8 version, 1 u8 status (CLUSTER_SNAP_OK or
  *             CLUSTER_SNAP_NOT_FOUND), 2..3 u16 message count, 4 u32 epoch,
  *             8 u64 seq the snapshot ends at (updates with seq greater than

@@ -44,6 +44,9 @@ struct fanout_frame {
     uint32_t segment;     /* HLS segment this frame belongs to, 0 = none yet */
     uint32_t epoch;       /* replication epoch the frame was published in */
     uint64_t wall_ms;     /* ingest wall clock, Unix ms (program date-time) */
+    /* Replication seq the ingesting node gave the frame (0 elsewhere), so a
+     * snapshot of cached frames can say where each one was in the stream. */
+    uint64_t seq;
     uint32_t body_len;
     uint32_t rtmp_len;
     uint8_t *body;        /* FLV tag body, inside this allocation */
