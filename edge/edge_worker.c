@@ -177,12 +177,19 @@ static void on_gap(void *ctx, uint64_t expected, uint64_t got)
     struct edge_stream *es = ctx;
     LOG_WARN("edge: stream=%s lost messages %llu..%llu; players resume at the next keyframe", es->st->key,
              (unsigned long long)expected, (unsigned long long)got - 1);
+    es->w->srv.stats.cluster_gaps++;
     for (struct fanout_player *p = es->st->fanout.players; p; p = p->next)
         p->wait_key = 1;
 }
 
+static void on_repair(void *ctx, uint64_t expected, uint64_t got)
+{
+    struct edge_stream *es = ctx;
+    es->w->srv.stats.cluster_repairs++;
+}
+
 static const struct cluster_subscription_handler sub_handler = {
-    .on_message = on_message, .on_snapshot = on_snapshot, .on_gap = on_gap};
+    .on_message = on_message, .on_snapshot = on_snapshot, .on_gap = on_gap, .on_repair = on_repair};
 
 static void subscribe(struct edge_stream *es, const struct cluster_stream_info *info)
 {

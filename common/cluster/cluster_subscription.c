@@ -71,6 +71,8 @@ static enum update_verdict accept_update(struct cluster_subscription *s, const s
             s->last_repair_ms = now;
             LOG_INFO("cluster: %s missed seq %llu..%llu; taking them from a snapshot", s->key,
                      (unsigned long long)s->last_seq + 1, (unsigned long long)h->seq - 1);
+            if (s->handler->on_repair)
+                s->handler->on_repair(s->ctx, s->last_seq + 1, h->seq);
             return UPDATE_REPAIR;
         }
         report_gap(s, h->seq);

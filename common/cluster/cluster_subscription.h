@@ -46,6 +46,9 @@ struct cluster_subscription_handler {
     void (*on_snapshot)(void *ctx, int found, uint32_t epoch);
     /* Messages were lost between expected and got. */
     void (*on_gap)(void *ctx, uint64_t expected, uint64_t got);
+    /* Optional: messages expected..got-1 are missing; a snapshot is asked
+     * for to fill them (what it cannot fill is reported by on_gap). */
+    void (*on_repair)(void *ctx, uint64_t expected, uint64_t got);
 };
 
 struct cluster_held; /* private */

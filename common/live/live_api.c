@@ -269,6 +269,8 @@ static int handle_stats(struct http_server_request *req, void *ctx)
             (unsigned long long)s->bytes_out);
     buf_appendf(&b, "\"tls_handshake_failures\":%llu,\"https_handshake_failures\":%llu,",
             (unsigned long long)s->tls_handshake_failures, (unsigned long long)api->http.stats.tls_handshake_failures);
+    buf_appendf(&b, "\"cluster_repairs\":%llu,\"cluster_gaps\":%llu,", (unsigned long long)s->cluster_repairs,
+                (unsigned long long)s->cluster_gaps);
     /* Authorization refusals by reason, and webhook traffic. */
     buf_appendf(&b,
             "\"plays_refused\":%llu,\"auth_refused_ip\":%llu,\"auth_refused_missing\":%llu,"
@@ -411,6 +413,10 @@ static int handle_metrics(struct http_server_request *req, void *ctx)
          s->auth_refused_key},
         {"sc_auth_refused_webhook_total", "counter", "publishes/plays refused by (or for lack of) a webhook",
          s->auth_refused_webhook},
+        {"sc_cluster_repairs_total", "counter", "replication losses filled from an origin snapshot",
+         s->cluster_repairs},
+        {"sc_cluster_gaps_total", "counter", "replication losses not recoverable (players resumed at a keyframe)",
+         s->cluster_gaps},
         {"sc_webhook_calls_total", "counter", "webhook requests started",
          api->srv->gate ? api->srv->gate->webhook_calls : 0},
         {"sc_webhook_errors_total", "counter", "webhook requests that timed out or failed",

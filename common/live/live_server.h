@@ -141,6 +141,10 @@ struct live_server_stats {
     uint64_t auth_refused_webhook;   /* webhook said no, or failed with fail-open off */
     uint64_t plays_refused;
     uint64_t tls_handshake_failures;   /* RTMPS clients refused by the TLS handshake */
+    /* Replication from the origin (edges): losses filled from a snapshot,
+     * and losses that could not be (players then wait for a keyframe). */
+    uint64_t cluster_repairs;
+    uint64_t cluster_gaps;
 };
 
 struct live_server {
