@@ -42,7 +42,7 @@ static void claim_finish(struct origin_claim *cl)
 
 static void claim_send(struct origin_claim *cl);
 
-static void claim_cb(void *ctx, int result, uint32_t epoch)
+static void claim_cb(void *ctx, int result, uint32_t epoch, uint32_t last_segment)
 {
     struct origin_claim *cl = ctx;
     cl->in_flight = 0;
@@ -62,7 +62,11 @@ static void claim_cb(void *ctx, int result, uint32_t epoch)
             /* The encoder left while we waited: give the claim back. */
             cluster_directory_release(&oc->dir, cl->key);
         } else {
-            LOG_INFO("cluster: claimed stream=%s epoch=%u", cl->key, epoch);
+            /* After the publisher is in (that resets the clock): HLS
+             * numbering goes on from the previous origin's. */
+            hls_segment_clock_continue(&st->segclock, last_segment);
+            LOG_INFO("cluster: claimed stream=%s epoch=%u (HLS segments continue after %u)", cl->key, epoch,
+                     last_segment);
         }
         claim_finish(cl);
         return;
@@ -87,7 +91,7 @@ static void claim_send(struct origin_claim *cl)
 {
     cl->in_flight = 1;
     if (cluster_directory_claim(&cl->oc->dir, cl->key, claim_cb, cl) != ST_OK)
-        claim_cb(cl, CLUSTER_DIR_ERROR, 0);
+        claim_cb(cl, CLUSTER_DIR_ERROR, 0, 0);
 }
 
 static void claim_retry_cb(struct ev_loop *loop, ev_timer *w, int revents) { claim_send(w->data); }
@@ -137,6 +141,8 @@ static void hook_frame(void *ctx, struct live_stream *st, struct fanout_frame *f
     f->seq = ++st->seq; /* before it is cached: snapshots carry it */
     to_message(f, &m);
     cluster_publisher_send(&oc->pub, st->key, st->epoch, f->seq, &m);
+    if (f->flags & FANOUT_FLAG_SEG_START)
+        cluster_directory_note_segment(&oc->dir, st->key, f->segment);
 }
 
 static void hook_publish_stopped(void *ctx, struct live_stream *st)

@@ -44,9 +44,10 @@
 #define DIR_STOP_TIMEOUT 1.0    /* s a stopped directory waits for its last deletes */
 #define DIR_VERSION "1"
 
-/* Claim: KEYS stream hash, epoch counter; ARGV me, pub, router, ttl, now,
- * node key prefix, events channel, stream key. Refused only while another
- * owner's node record is alive. */
+/* Claim: KEYS stream hash, epoch counter, last HLS segment; ARGV me, pub,
+ * router, ttl, now, node key prefix, events channel, stream key. Refused
+ * only while another owner's node record is alive. Returns {1, epoch, last
+ * segment (0 = none)} or {0, owner's epoch}. */
 static const char claim_lua[] =
     "local o = redis.call('HGET', KEYS[1], 'owner')\n"
     "if o and o ~= ARGV[1] and redis.call('EXISTS', ARGV[6] .. o) == 1 then\n"
@@ -57,7 +58,14 @@ static const char claim_lua[] =
     "redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'pub', ARGV[2], 'router', ARGV[3], 'epoch', e, 'started', ARGV[5])\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
     "redis.call('PUBLISH', ARGV[7], 'up ' .. ARGV[8] .. ' ' .. ARGV[1] .. ' ' .. e)\n"
-    "return {1, e}\n";
+    "return {1, e, tonumber(redis.call('GET', KEYS[3])) or 0}\n";
+
+/* Last HLS segment number of a stream, only ever raised: KEYS segment key;
+ * ARGV number, ttl (ms). */
+static const char segment_lua[] =
+    "local c = tonumber(redis.call('GET', KEYS[1])) or 0\n"
+    "if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
+    "return 0\n";
 
 /* Hold (refresh, and re-claim after a Redis restart): KEYS stream hash, epoch
  * counter; ARGV me, pub, router, ttl, started, channel, epoch, stream key.
@@ -433,7 +441,7 @@ static void req_fail(struct dir_req *r)
     void *ctx = r->ctx;
     req_free(r);
     if (kind == REQ_CLAIM && cb.claim)
-        cb.claim(ctx, CLUSTER_DIR_ERROR, 0);
+        cb.claim(ctx, CLUSTER_DIR_ERROR, 0, 0);
     else if (kind == REQ_LOOKUP && cb.lookup)
         cb.lookup(ctx, CLUSTER_DIR_ERROR, NULL);
     else if (kind == REQ_ROUTE && cb.route)
@@ -864,9 +872,10 @@ static int parse_stream(const redisReply *r, const char *key, struct cluster_str
 static void on_claim(struct cluster_directory_private *p, struct dir_req *r, const redisReply *reply)
 {
     int res = CLUSTER_DIR_ERROR;
-    uint32_t status = 0, epoch = 0;
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply_u32(reply->element[0], &status) == ST_OK &&
-        reply_u32(reply->element[1], &epoch) == ST_OK && status <= 1) {
+    uint32_t status = 0, epoch = 0, segment = 0;
+    if (reply->type == REDIS_REPLY_ARRAY && (reply->elements == 2 || reply->elements == 3) &&
+        reply_u32(reply->element[0], &status) == ST_OK && reply_u32(reply->element[1], &epoch) == ST_OK &&
+        (reply->elements == 2 || reply_u32(reply->element[2], &segment) == ST_OK) && status <= 1) {
         res = status == 1 ? CLUSTER_DIR_OK : CLUSTER_DIR_HELD;
     } else {
         LOG_WARN("cluster_directory: claim %s: bad reply%s%s", r->key, reply->type == REDIS_REPLY_ERROR ? ": " : "",
@@ -890,12 +899,14 @@ static void on_claim(struct cluster_directory_private *p, struct dir_req *r, con
             res = CLUSTER_DIR_ERROR;
         }
     }
+    if (res != CLUSTER_DIR_OK)
+        segment = 0;
     if (res == CLUSTER_DIR_ERROR)
         epoch = 0;
     cluster_claim_cb cb = r->cb.claim;
     void *ctx = r->ctx;
     req_free(r);
-    cb(ctx, res, epoch);
+    cb(ctx, res, epoch, segment);
 }
 
 static void on_hold(struct cluster_directory_private *p, struct dir_req *r, const redisReply *reply)
@@ -1241,15 +1252,29 @@ int cluster_directory_claim(struct cluster_directory *d, const char *key, cluste
         return ST_ERROR;
     r->cb.claim = cb;
     r->ctx = ctx;
-    char skey[DIR_RKEY_MAX], ekey[DIR_RKEY_MAX], ttl[24], now[24];
+    char skey[DIR_RKEY_MAX], ekey[DIR_RKEY_MAX], gkey[DIR_RKEY_MAX], ttl[24], now[24];
     cluster_directory_key(skey, sizeof(skey), p->prefix, "stream", key);
     cluster_directory_key(ekey, sizeof(ekey), p->prefix, "epoch", key);
+    cluster_directory_key(gkey, sizeof(gkey), p->prefix, "segment", key);
     snprintf(ttl, sizeof(ttl), "%ld", d->settings.claim_ttl);
     snprintf(now, sizeof(now), "%" PRId64, now_ms());
-    const char *argv[] = {"EVAL", claim_lua, "2", skey, ekey, p->id, p->pub, p->router,
+    const char *argv[] = {"EVAL", claim_lua, "3", skey, ekey, gkey, p->id, p->pub, p->router,
                           ttl, now, p->node_prefix, p->events, key};
     dir_send(p, r, (int)(sizeof(argv) / sizeof(argv[0])), argv);
     return ST_OK;
+}
+
+void cluster_directory_note_segment(struct cluster_directory *d, const char *key, uint32_t segment)
+{
+    struct cluster_directory_private *p = d ? d->p : NULL;
+    if (!p || segment == 0 || !key_ok(key) || !owned_find(p, key, NULL))
+        return;
+    char gkey[DIR_RKEY_MAX], num[16], ttl[24];
+    cluster_directory_key(gkey, sizeof(gkey), p->prefix, "segment", key);
+    snprintf(num, sizeof(num), "%" PRIu32, segment);
+    snprintf(ttl, sizeof(ttl), "%d", CLUSTER_SEGMENT_TTL_MS);
+    const char *argv[] = {"EVAL", segment_lua, "1", gkey, num, ttl};
+    dir_send(p, NULL, (int)(sizeof(argv) / sizeof(argv[0])), argv);
 }
 
 void cluster_directory_release(struct cluster_directory *d, const char *key)

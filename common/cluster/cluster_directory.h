@@ -7,6 +7,8 @@
  *                            claim_ttl, refreshed by the owner each heartbeat
  *   <p>epoch:<app>/<name>    counter: INCR on every new claim (never expires),
  *                            so epochs only grow, across origins
+ *   <p>segment:<app>/<name>  last HLS segment number the owner opened (only
+ *                            raised; TTL one hour), read by the next claim
  *   <p>node:<id>             hash role, rtmp, http, pub, router, players,
  *                            max_players, out_bps, version, updated; TTL node_ttl
  *   <p>edges                 sorted set: edge node id by players
@@ -94,8 +96,11 @@ struct cluster_node_record {
 };
 
 #define CLUSTER_NODES_MAX 1024
+#define CLUSTER_SEGMENT_TTL_MS 3600000 /* a stream's last segment number is kept an hour */
 
-typedef void (*cluster_claim_cb)(void *ctx, int result, uint32_t epoch);
+/* last_segment: the stream's last HLS segment number on any origin (0 =
+ * none known), so a new owner continues the numbering (OK only). */
+typedef void (*cluster_claim_cb)(void *ctx, int result, uint32_t epoch, uint32_t last_segment);
 /* nodes is borrowed for the call; count <= CLUSTER_NODES_MAX. */
 typedef void (*cluster_nodes_cb)(void *ctx, int result, const struct cluster_node_record *nodes, size_t count);
 typedef void (*cluster_lookup_cb)(void *ctx, int result, const struct cluster_stream_info *info);
@@ -129,6 +134,11 @@ void cluster_directory_set_load(struct cluster_directory *d, uint64_t players, u
  * HELD with the current owner's epoch, or ERROR. On OK the key joins the
  * owned set (refreshed and re-claimed automatically). */
 int cluster_directory_claim(struct cluster_directory *d, const char *key, cluster_claim_cb cb, void *ctx);
+/* Origin, owner of key: segment is the HLS segment just opened. Kept
+ * (only ever raised) for CLUSTER_SEGMENT_TTL_MS and handed to the next
+ * claim, so numbering continues after a failover (hls_segment_clock.h).
+ * One small Redis command per segment, fire-and-forget. */
+void cluster_directory_note_segment(struct cluster_directory *d, const char *key, uint32_t segment);
 /* Origin: give up a claim (if still ours) and announce "down". */
 void cluster_directory_release(struct cluster_directory *d, const char *key);
 void cluster_directory_on_lost(struct cluster_directory *d, cluster_lost_cb cb, void *ctx);

@@ -15,6 +15,14 @@ void hls_segment_clock_reset(struct hls_segment_clock *c)
     c->restart = 1;
 }
 
+void hls_segment_clock_continue(struct hls_segment_clock *c, uint32_t last)
+{
+    if (last > c->segment) {
+        c->segment = last;
+        c->restart = 1;
+    }
+}
+
 void hls_segment_clock_stamp(struct hls_segment_clock *c, struct fanout_frame *f, uint32_t epoch, uint64_t wall_ms)
 {
     f->epoch = epoch;

@@ -14,10 +14,12 @@
  * stream ever has on this node is numbered with the Unix time in seconds,
  * then +1 per segment, also across publishers (the next publisher's first
  * segment follows the last one, so packagers mark a discontinuity rather
- * than restart). A stream that comes back after it was forgotten, or on
- * another origin after a failover, starts from the clock again: numbers
- * keep growing (a segment lasts >= 1 s) but jump, and packagers restart
- * their playlists.
+ * than restart). On another origin (a failover, or the encoder reconnected
+ * elsewhere) the numbering continues from the last number the previous
+ * origin recorded in the directory (cluster_directory_note_segment), so it
+ * is a discontinuity there too. A stream that comes back after the
+ * directory forgot it starts from the clock again: numbers keep growing (a
+ * segment lasts >= 1 s) but jump, and packagers restart their playlists.
  *
  * Plain state embedded in the stream; no allocation; loop-confined.
  */
@@ -39,6 +41,9 @@ struct hls_segment_clock {
 void hls_segment_clock_init(struct hls_segment_clock *c, uint32_t target_ms);
 /* A new publisher: its first keyframe opens the next segment. */
 void hls_segment_clock_reset(struct hls_segment_clock *c);
+/* The stream was numbered up to last elsewhere (another origin): the next
+ * segment is last + 1 unless this clock is already past it. */
+void hls_segment_clock_continue(struct hls_segment_clock *c, uint32_t last);
 /* Stamp f (not yet shared): f->segment, SEG_START on a cut, f->wall_ms and
  * f->epoch. wall_ms is the current Unix time in ms. */
 void hls_segment_clock_stamp(struct hls_segment_clock *c, struct fanout_frame *f, uint32_t epoch, uint64_t wall_ms);

@@ -64,6 +64,29 @@ def playlist_entries(text):
     return out
 
 
+def assert_numbered(tc, text):
+    """Every segment's URI carries the number its playlist position gives it,
+    so the numbering is continuous (no restart hidden in the window)."""
+    for msn, _, _, uri in playlist_entries(text):
+        m = re.search(r'(\d+)\.(ts|m4s)$', uri)
+        tc.assertTrue(m and int(m.group(1)) == msn, 'segment %r at media sequence %d:\n%s' % (uri, msn, text))
+
+
+def around_discontinuity(text):
+    """(last segment number before the first EXT-X-DISCONTINUITY, first after),
+    or None while there is no segment on both sides."""
+    ents = playlist_entries(text)
+    seen, k = False, 0
+    for ln in text.splitlines():
+        if ln == '#EXT-X-DISCONTINUITY':
+            seen = True
+        elif ln and not ln.startswith('#'):
+            if seen:
+                return (ents[k - 1][0], ents[k][0]) if k > 0 else None
+            k += 1
+    return None
+
+
 class HttpDelivery(cluster.ClusterTestCase):
 
     def setup_cluster(self, edges=2, edge_sets=None):
@@ -370,9 +393,8 @@ class HttpDelivery(cluster.ClusterTestCase):
             time.sleep(0.5)
         else:
             self.fail('no EXT-X-DISCONTINUITY after the publisher changed:\n' + text)
-        ents = playlist_entries(text)
-        msns = [e[0] for e in ents]
-        self.assertEqual(msns, list(range(msns[0], msns[0] + len(msns))), text)
+        assert_numbered(self, text)
+        msns = [e[0] for e in playlist_entries(text)]
         self.assertTrue(set(msns) & set(e[0] for e in before) or msns[0] <= before[-1][0] + 1,
                         'the playlist restarted instead of continuing:\n' + text)
         res = harness.DecodeProc(h1.url('/live/d.m3u8'), 30, 40).result()
@@ -393,17 +415,25 @@ class HttpDelivery(cluster.ClusterTestCase):
         oa.stop(signal.SIGKILL)
         pa.stop()                     # the encoder reconnects through the LB...
         self.publish(ob, 'fo')        # ...and lands on origin B
+        # Origin B continues the numbering origin A left in Redis: the edge's
+        # playlist goes on with a discontinuity instead of restarting.
         deadline = time.monotonic() + 30
-        after = []
+        text, around = '', None
         while time.monotonic() < deadline:
             st, _, body = h1.get('/live/fo.m3u8')
             if st == 200:
-                after = playlist_entries(body.decode())
-                if after and after[0][0] > before[-1][0]:
+                text = body.decode()
+                around = around_discontinuity(text)
+                if around:
                     break
             time.sleep(0.5)
-        self.assertTrue(after and after[-1][0] > before[-1][0],
-                        'no new segments after the failover: %r' % after)
+        self.assertIsNotNone(around, 'no segments on both sides of a discontinuity after the failover:\n' + text)
+        assert_numbered(self, text)
+        self.assertGreaterEqual(around[0], before[-1][0], 'the segment before the discontinuity is not origin A\'s')
+        self.assertEqual(around[1], around[0] + 1, text)
+        self.assertTrue(ob.wait_log(r'claimed stream=live/fo epoch=\d+ \(HLS segments continue after [1-9]', 1),
+                        'origin B did not get origin A\'s last segment from Redis')
+        say('after the failover: segment %d (origin A), discontinuity, segment %d (origin B)', around[0], around[1])
         res = dec.result()
         self.assertEqual(res.rc, 0, 'HLS player did not get through the failover: %r' % res)
         self.assertGreaterEqual(res.frames, 450, res)

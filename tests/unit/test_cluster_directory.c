@@ -287,7 +287,7 @@ Test(args, start_rejects_bad_settings)
     cr_assert_eq(try_start("[::1]:1", NULL, &origin), ST_OK);
 }
 
-static void never_claim(void *ctx, int result, uint32_t epoch)
+static void never_claim(void *ctx, int result, uint32_t epoch, uint32_t last_segment)
 {
     (void)ctx;
     (void)result;

@@ -301,14 +301,16 @@ static void start(struct cluster_directory *d, const struct cluster_directory_se
 struct claim_res {
     int called, result;
     uint32_t epoch;
+    uint32_t last_segment;
 };
 
-static void claim_cb(void *ctx, int result, uint32_t epoch)
+static void claim_cb(void *ctx, int result, uint32_t epoch, uint32_t last_segment)
 {
     struct claim_res *r = ctx;
     r->called++;
     r->result = result;
     r->epoch = epoch;
+    r->last_segment = last_segment;
 }
 
 static int claim_done(void *arg)
@@ -318,7 +320,7 @@ static int claim_done(void *arg)
 
 static struct claim_res claim_on(struct ev_loop *l, struct cluster_directory *d, const char *key)
 {
-    struct claim_res r = {0, 99, 0};
+    struct claim_res r = {0, 99, 0, 0};
     cr_assert_eq(cluster_directory_claim(d, key, claim_cb, &r), ST_OK);
     cr_assert(run_until_on(l, claim_done, &r, 3.0), "claim %s: no callback", key);
     cr_assert_eq(r.called, 1);
@@ -554,6 +556,40 @@ Test(dir_redis, claim_held_then_takeover_when_owner_node_dies)
     cr_assert_eq(r.epoch, 3);
 }
 
+static int segment_is_100(void *arg)
+{
+    char buf[32];
+    return cmd_str(buf, sizeof(buf), "GET t:segment:live/seg") == 1 && strcmp(buf, "100") == 0;
+}
+
+Test(dir_redis, last_hls_segment_goes_to_the_next_owner)
+{
+    static struct cluster_directory a, b;
+    struct cluster_directory_settings s = settings(600, 1500, 100);
+    start(&a, &s, &origin_a);
+    start(&b, &s, &origin_b);
+    struct claim_res r = claim(&a, "live/seg");
+    cr_assert_eq(r.result, CLUSTER_DIR_OK);
+    cr_assert_eq(r.last_segment, 0, "a first claim has no numbering to continue");
+    /* the owner's numbers only go up; a non-owner's are not taken */
+    cluster_directory_note_segment(&a, "live/seg", 100);
+    cluster_directory_note_segment(&a, "live/seg", 99);
+    cluster_directory_note_segment(&b, "live/seg", 500);
+    cr_assert(run_until(segment_is_100, NULL, 2.0), "segment 100 never recorded");
+    long long ttl = cmd_int("PTTL t:segment:live/seg");
+    cr_assert(ttl > 600 && ttl <= CLUSTER_SEGMENT_TTL_MS, "segment TTL %lld outlives the claim", ttl);
+    /* the owner dies: the next owner continues after 100 */
+    cr_assert_eq(cmd_int("DEL t:node:oA"), 1);
+    r = claim(&b, "live/seg");
+    cr_assert_eq(r.result, CLUSTER_DIR_OK);
+    cr_assert_eq(r.epoch, 2);
+    cr_assert_eq(r.last_segment, 100);
+    /* a refused claim carries no segment */
+    r = claim(&a, "live/seg");
+    cr_assert_eq(r.result, CLUSTER_DIR_HELD);
+    cr_assert_eq(r.last_segment, 0);
+}
+
 Test(dir_redis, claim_expires_when_owner_stops_refreshing)
 {
     struct ev_loop *frozen = ev_loop_new(EVFLAG_AUTO);
@@ -647,7 +683,7 @@ Test(dir_redis, release_while_claim_in_flight_does_not_stick)
     static struct cluster_directory a;
     struct cluster_directory_settings s = settings(600, 1500, 100);
     start(&a, &s, &origin_a);
-    struct claim_res r = {0, 99, 0};
+    struct claim_res r = {0, 99, 0, 0};
     cr_assert_eq(cluster_directory_claim(&a, "live/f", claim_cb, &r), ST_OK);
     cluster_directory_release(&a, "live/f");
     cr_assert(run_until(claim_done, &r, 2.0));
@@ -660,7 +696,7 @@ Test(dir_redis, requests_right_after_start_wait_for_the_connect)
 {
     static struct cluster_directory a;
     struct cluster_directory_settings s = settings(600, 1500, 100);
-    struct claim_res r = {0, 99, 0};
+    struct claim_res r = {0, 99, 0, 0};
     cr_assert_eq(cluster_directory_start(&a, loop, &s, &origin_a), ST_OK);
     dirs[0] = &a;
     dir_loops[0] = loop;
@@ -678,7 +714,7 @@ Test(dir_redis, unreachable_redis_fails_requests_and_keeps_retrying)
     cr_assert_eq(cluster_directory_start(&a, loop, &s, &origin_a), ST_OK);
     dirs[0] = &a;
     dir_loops[0] = loop;
-    struct claim_res r = {0, 99, 0};
+    struct claim_res r = {0, 99, 0, 0};
     cr_assert_eq(cluster_directory_claim(&a, "live/a", claim_cb, &r), ST_OK);
     cr_assert(run_until(claim_done, &r, 1.0), "claim hung while Redis is unreachable");
     cr_assert_eq(r.result, CLUSTER_DIR_ERROR);
@@ -884,9 +920,9 @@ Test(dir_redis, stalled_redis_times_out_instead_of_hanging)
 
 static struct cluster_directory *stop_me;
 
-static void claim_then_stop(void *ctx, int result, uint32_t epoch)
+static void claim_then_stop(void *ctx, int result, uint32_t epoch, uint32_t last_segment)
 {
-    claim_cb(ctx, result, epoch);
+    claim_cb(ctx, result, epoch, last_segment);
     cluster_directory_stop(stop_me);
 }
 
@@ -903,7 +939,7 @@ Test(dir_redis, stop_cancels_callbacks_and_may_run_inside_one)
     cr_assert_eq(l.called, 0, "callback after stop");
 
     start(&a, &s, &origin_a);
-    struct claim_res r1 = {0, 99, 0}, r2 = {0, 99, 0};
+    struct claim_res r1 = {0, 99, 0, 0}, r2 = {0, 99, 0, 0};
     stop_me = &a;
     cr_assert_eq(cluster_directory_claim(&a, "live/s1", claim_then_stop, &r1), ST_OK);
     cr_assert_eq(cluster_directory_claim(&a, "live/s2", claim_cb, &r2), ST_OK);
@@ -932,7 +968,7 @@ Test(dir_redis, owned_set_is_bounded)
     cr_assert(run_until(claim_done, &res[4095], 5.0));
     for (int i = 0; i < 4096; i++)
         cr_assert_eq(res[i].result, CLUSTER_DIR_OK, "claim %d", i);
-    struct claim_res extra = {0, 99, 0};
+    struct claim_res extra = {0, 99, 0, 0};
     cr_assert_eq(cluster_directory_claim(&a, "live/one-too-many", claim_cb, &extra), ST_ERROR);
     /* re-claiming one we own is still fine */
     cr_assert_eq(claim(&a, "live/7").result, CLUSTER_DIR_OK);

@@ -72,3 +72,22 @@ Test(hls_segment_clock, new_publisher_continues_numbering)
     uint32_t s2 = stamp(&c, FANOUT_VIDEO, FANOUT_FLAG_KEY, 5000, &st);
     cr_assert_eq(s2, s0 + 5, "a forgotten stream starts from the wall clock");
 }
+
+Test(hls_segment_clock, continues_another_origins_numbering)
+{
+    struct hls_segment_clock c;
+    hls_segment_clock_init(&c, 2000);
+    hls_segment_clock_continue(&c, 1800000000u); /* the previous origin's last segment */
+    int st;
+    cr_assert_eq(stamp(&c, FANOUT_VIDEO, FANOUT_FLAG_KEY, 0, &st), 1800000001u, "not the Unix time: the next number");
+    cr_assert(st);
+    cr_assert_eq(stamp(&c, FANOUT_VIDEO, FANOUT_FLAG_KEY, 2000, &st), 1800000002u);
+    /* a number behind this clock's does not take it back */
+    hls_segment_clock_continue(&c, 1700000000u);
+    cr_assert_eq(stamp(&c, FANOUT_VIDEO, FANOUT_FLAG_KEY, 4000, &st), 1800000003u);
+    /* nothing known (0): the clock as it was */
+    struct hls_segment_clock fresh;
+    hls_segment_clock_init(&fresh, 2000);
+    hls_segment_clock_continue(&fresh, 0);
+    cr_assert_eq(stamp(&fresh, FANOUT_VIDEO, FANOUT_FLAG_KEY, 0, &st), 1700000000u);
+}
