@@ -343,7 +343,9 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct edge_worker *w = t->data;
     uint64_t now = now_ms(w);
-    int idle = w->srv.nconns == 0 && w->rtsp.stats.connections == 0;
+    /* api and api_tls share one delivery: its FLV players count once. */
+    int idle = w->srv.nconns == 0 && w->rtsp.stats.connections == 0 && live_api_flv_players(&w->api) == 0 &&
+               live_api_flv_players(&w->api_tls) == 0;
     if (w->draining && (idle || ev_now(loop) >= w->drain_deadline)) {
         LOG_INFO("edge worker %d drained (%u connections left)", w->index, w->srv.nconns);
         ev_break(loop, EVBREAK_ALL);
@@ -372,8 +374,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *sig, int revents)
         w->draining = 1;
         w->drain_deadline = ev_now(loop) + w->cfg->drain_timeout / 1000.0;
         live_server_stop_accepting(&w->srv);
-        live_api_stop(&w->api);
-        live_api_stop(&w->api_tls);
+        live_api_stop_accepting(&w->api); /* HTTP-FLV players stay like RTMP ones */
+        live_api_stop_accepting(&w->api_tls);
         rtsp_server_stop_accepting(&w->rtsp);
         LOG_INFO("edge worker %d draining: %u connections, at most %ld ms", w->index, w->srv.nconns,
                  w->cfg->drain_timeout);

@@ -612,6 +612,12 @@ void http_server_close(struct http_server *s)
     s->nslots = s->nfree = 0;
 }
 
+void http_server_stop_accepting(struct http_server *s)
+{
+    if (s->slots)
+        net_listener_close(&s->listener, s->loop);
+}
+
 int http_server_port(const struct http_server *s)
 {
     return s->slots ? net_listener_port(&s->listener) : -1;

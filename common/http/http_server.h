@@ -171,6 +171,9 @@ int http_server_open(struct http_server *s, struct ev_loop *loop, const struct h
 /* Stop listening, close every connection (pending async requests become
  * stale: their lookups return NULL) and free everything. Idempotent. */
 void http_server_close(struct http_server *s);
+/* Stop listening only (a draining node): open connections, and those taken
+ * over, carry on until http_server_close. */
+void http_server_stop_accepting(struct http_server *s);
 /* The port bound (useful with port 0), -1 if not open. */
 int http_server_port(const struct http_server *s);
 

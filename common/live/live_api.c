@@ -524,6 +524,17 @@ int live_api_start_tls(struct live_api *api, struct ev_loop *loop, const char *a
     return api_start(api, loop, addr, reuse_port, srv, dir, role, node_id, worker, srv->tls);
 }
 
+void live_api_stop_accepting(struct live_api *api)
+{
+    if (api->started)
+        http_server_stop_accepting(&api->http);
+}
+
+unsigned live_api_flv_players(const struct live_api *api)
+{
+    return api->delivery ? api->delivery->nflv : 0;
+}
+
 void live_api_stop(struct live_api *api)
 {
     if (api->started)

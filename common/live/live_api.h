@@ -53,5 +53,10 @@ int live_api_start_tls(struct live_api *api, struct ev_loop *loop, const char *a
                        struct live_server *srv, struct cluster_directory *dir, const char *role, const char *node_id,
                        int worker);
 void live_api_stop(struct live_api *api);
+/* Draining: stop listening, keep serving open connections and HTTP-FLV
+ * players until live_api_stop. */
+void live_api_stop_accepting(struct live_api *api);
+/* HTTP-FLV players of the node's delivery (0 when off): what a drain waits for. */
+unsigned live_api_flv_players(const struct live_api *api);
 
 #endif

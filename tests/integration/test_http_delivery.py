@@ -439,6 +439,46 @@ class HttpDelivery(cluster.ClusterTestCase):
         self.assertGreaterEqual(res.frames, 450, res)
         say('HLS player decoded %d frames across the failover in %.1f s', res.frames, res.elapsed)
 
+    def test_08_draining_edge_keeps_http_flv_players(self):
+        """SIGTERM on an edge: no new HTTP connection gets in, an HTTP-FLV
+        player keeps receiving until drain_timeout, then the edge exits."""
+        r = self.redis()
+        o = self.origin('oA', r)
+        port = harness.free_port()
+        e1 = self.edge('e1', r, sets={'http_listen': '127.0.0.1:%d' % port, 'drain_timeout': '3s'})
+        h1 = HttpNode(e1, port)
+        self.publish(o, 'dr', wait_node=e1)
+        s = socket.create_connection(('127.0.0.1', port), timeout=5)
+        s.sendall(b'GET /live/dr.flv HTTP/1.1\r\nHost: x\r\n\r\n')
+        got = b''
+        while b'FLV' not in got and len(got) < 65536:
+            got += s.recv(65536)
+        self.assertIn(b' 200 ', got.split(b'\r\n', 1)[0])
+        t_term = time.monotonic()
+        os.kill(e1.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        with self.assertRaises(OSError, msg='a new HTTP connection got in while draining'):
+            h1.get('/v1/stats', timeout=2)
+        # the player keeps getting media until the drain ends
+        s.settimeout(1.0)
+        last_byte, closed_at = t_term, None
+        while time.monotonic() - t_term < 12:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not b:
+                closed_at = time.monotonic() - t_term
+                break
+            last_byte = time.monotonic()
+        s.close()
+        self.assertIsNotNone(closed_at, 'the FLV player was never closed after the drain')
+        self.assertGreaterEqual(last_byte - t_term, 2.4,
+                                'the FLV player stopped getting media %.2f s after SIGTERM (drain 3 s)'
+                                % (last_byte - t_term))
+        self.assertIsNotNone(e1.proc.wait(timeout=10), 'the edge did not exit after its drain')
+        say('HTTP-FLV player fed for %.1f s of a 3 s drain, closed at %.1f s', last_byte - t_term, closed_at)
+
 
 if __name__ == '__main__':
     cluster.main(300)
