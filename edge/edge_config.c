@@ -41,3 +41,9 @@ const struct config_directive *edge_config_table(size_t *n)
     *n = count;
     return table;
 }
+
+int edge_config_check(const void *settings)
+{
+    const struct edge_config *cfg = settings;
+    return rtsp_settings_check(&cfg->rtsp);
+}

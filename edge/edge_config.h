@@ -26,5 +26,7 @@ struct edge_config {
 };
 
 const struct config_directive *edge_config_table(size_t *n);
+/* cli_check_cb of the edge: rtsp_udp_port_range. */
+int edge_config_check(const void *settings);
 
 #endif

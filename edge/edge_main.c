@@ -62,7 +62,7 @@ int main(int argc, char **argv)
     const struct config_directive *table = edge_config_table(&n);
     saved_argc = argc;
     saved_argv = argv;
-    int rc = cli_load_settings("edge", argc, argv, table, n, &cfg, "SC_EDGE_");
+    int rc = cli_load_settings("edge", argc, argv, table, n, &cfg, "SC_EDGE_", edge_config_check);
     if (rc != ST_OK) {
         config_free(table, n, &cfg);
         return rc == ST_DONE ? 0 : 1;
@@ -132,7 +132,7 @@ int main(int argc, char **argv)
         if (edge_hup_signal) {
             /* Reload our copy (for workers started later) and tell the workers. */
             edge_hup_signal = 0;
-            cli_reload_settings("edge", argc, argv, table, n, &cfg, sizeof(cfg));
+            cli_reload_settings("edge", argc, argv, table, n, &cfg, sizeof(cfg), edge_config_check);
             cfg.live.reuse_port = 1;
             cfg.live.allow_publish = 0;
             for (int i = 0; i < nworkers; i++)

@@ -389,7 +389,8 @@ static void on_hup(struct ev_loop *loop, ev_signal *sig, int revents)
     struct edge_worker *w = sig->data;
     size_t n;
     const struct config_directive *table = edge_config_table(&n);
-    if (cli_reload_settings("edge", w->argc, w->argv, table, n, w->cfg, sizeof(*w->cfg)) == ST_OK) {
+    if (cli_reload_settings("edge", w->argc, w->argv, table, n, w->cfg, sizeof(*w->cfg), edge_config_check) ==
+        ST_OK) {
         live_server_reload(&w->srv); /* CIDR lists, secrets and webhooks */
         live_server_reload_tls(&w->srv); /* tls_cert/tls_key, when the paths or the files changed */
     }

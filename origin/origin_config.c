@@ -1,6 +1,8 @@
 #include "origin_config.h"
 
+#include "core/status.h"
 #include "live/live_config.h"
+#include "origin_record.h"
 
 #include <stddef.h>
 
@@ -65,4 +67,13 @@ const struct config_directive *origin_config_table(size_t *n)
     }
     *n = count;
     return table;
+}
+
+int origin_config_check(const void *settings)
+{
+    const struct origin_config *cfg = settings;
+    int ok = origin_relay_check(&cfg->relay) == ST_OK;
+    ok &= origin_record_check(cfg) == ST_OK;
+    ok &= rtsp_settings_check(&cfg->rtsp) == ST_OK;
+    return ok ? ST_OK : ST_ERROR;
 }

@@ -39,5 +39,7 @@ struct origin_config {
 
 /* The full directive table (built once). */
 const struct config_directive *origin_config_table(size_t *n);
+/* cli_check_cb of the origin: relay_push, record_*, rtsp_udp_port_range. */
+int origin_config_check(const void *settings);
 
 #endif

@@ -32,7 +32,9 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     size_t n;
     const struct config_directive *table = origin_config_table(&n);
     LOG_INFO("origin: SIGHUP, reloading the configuration");
-    if (cli_reload_settings("origin", saved_argc, saved_argv, table, n, &cfg, sizeof(cfg)) == ST_OK && w->data) {
+    if (cli_reload_settings("origin", saved_argc, saved_argv, table, n, &cfg, sizeof(cfg), origin_config_check) ==
+            ST_OK &&
+        w->data) {
         live_server_reload(w->data); /* key files are re-read even when the directives did not change */
         live_server_reload_tls(w->data); /* tls_cert/tls_key, when the paths or the files changed */
     }
@@ -80,7 +82,7 @@ int main(int argc, char **argv)
     const struct config_directive *table = origin_config_table(&n);
     saved_argc = argc;
     saved_argv = argv;
-    int rc = cli_load_settings("origin", argc, argv, table, n, &cfg, "SC_ORIGIN_");
+    int rc = cli_load_settings("origin", argc, argv, table, n, &cfg, "SC_ORIGIN_", origin_config_check);
     if (rc != ST_OK) {
         config_free(table, n, &cfg);
         return rc == ST_DONE ? 0 : 1;

@@ -104,15 +104,11 @@ int origin_record_vod_path(struct origin_record *o, const struct rtmp_session *s
     return ST_OK;
 }
 
-int origin_record_init(struct origin_record *o, struct ev_loop *loop, const struct origin_config *cfg)
+int origin_record_check(const struct origin_config *cfg)
 {
-    memset(o, 0, sizeof(*o));
-    o->loop = loop;
-    o->cfg = cfg;
-    struct record_writer_settings ws = {.max_frames = ORIGIN_RECORD_QUEUE_FRAMES,
-                                        .max_bytes = ORIGIN_RECORD_QUEUE_BYTES,
-                                        .mp4 = cfg->record_mp4};
-    if (record_writer_parse_fsync(cfg->record_fsync ? cfg->record_fsync : "", &ws.fsync, &ws.fsync_ms) != ST_OK) {
+    enum record_fsync mode;
+    long ms;
+    if (record_writer_parse_fsync(cfg->record_fsync ? cfg->record_fsync : "", &mode, &ms) != ST_OK) {
         LOG_ERROR("config: record_fsync: '%s' is not none, rotate or an interval (e.g. 1s, 500ms)",
                   cfg->record_fsync ? cfg->record_fsync : "");
         return ST_ERROR;
@@ -121,6 +117,20 @@ int origin_record_init(struct origin_record *o, struct ev_loop *loop, const stru
         LOG_ERROR("config: record_path: must name a directory");
         return ST_ERROR;
     }
+    return ST_OK;
+}
+
+int origin_record_init(struct origin_record *o, struct ev_loop *loop, const struct origin_config *cfg)
+{
+    memset(o, 0, sizeof(*o));
+    o->loop = loop;
+    o->cfg = cfg;
+    struct record_writer_settings ws = {.max_frames = ORIGIN_RECORD_QUEUE_FRAMES,
+                                        .max_bytes = ORIGIN_RECORD_QUEUE_BYTES,
+                                        .mp4 = cfg->record_mp4};
+    if (origin_record_check(cfg) != ST_OK)
+        return ST_ERROR;
+    record_writer_parse_fsync(cfg->record_fsync ? cfg->record_fsync : "", &ws.fsync, &ws.fsync_ms);
     o->settings.root = cfg->record_path;
     o->settings.max_size = cfg->record_max_size;
     o->settings.max_duration = (uint32_t)cfg->record_max_duration;

@@ -84,6 +84,9 @@ struct origin_record {
     int started;
 };
 
+/* The record_* checks the config types cannot express (record_fsync,
+ * record_path). ST_OK, or ST_ERROR with a log line. */
+int origin_record_check(const struct origin_config *cfg);
 /* Validate the record_* settings and start the writer thread. ST_OK, or
  * ST_ERROR (logged). */
 int origin_record_init(struct origin_record *o, struct ev_loop *loop, const struct origin_config *cfg);

@@ -679,6 +679,15 @@ static int parse_rules(struct origin_relay *r, const char *spec)
     return ST_OK;
 }
 
+int origin_relay_check(const struct origin_relay_settings *cfg)
+{
+    struct origin_relay scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    int rc = parse_rules(&scratch, cfg->push ? cfg->push : "");
+    free(scratch.rules);
+    return rc;
+}
+
 /* --- sessions ------------------------------------------------------------------ */
 
 static void push_free(struct relay_push *p)

@@ -89,6 +89,9 @@ struct origin_relay {
     int started;
 };
 
+/* Parse relay_push only (--check-config, reload). ST_OK or ST_ERROR (logged
+ * as origin_relay_start does). */
+int origin_relay_check(const struct origin_relay_settings *cfg);
 /* Parse relay_push and get ready. ST_OK (also with no rules) or ST_ERROR
  * (a bad item, logged as "relay_push: item N ...: reason"). */
 int origin_relay_start(struct origin_relay *r, struct ev_loop *loop, struct live_server *srv,

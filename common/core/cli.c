@@ -31,7 +31,7 @@ static int takes_value(const char *arg)
 }
 
 int cli_load_settings(const char *prog, int argc, char **argv, const struct config_directive *table, size_t n,
-                      void *settings, const char *env_prefix)
+                      void *settings, const char *env_prefix, cli_check_cb check)
 {
     char err[512];
     const char *config_path = NULL;
@@ -109,6 +109,10 @@ int cli_load_settings(const char *prog, int argc, char **argv, const struct conf
         if (!check_only)
             log_set_level(level);
     }
+    if (check && check(settings) != ST_OK) {
+        fprintf(stderr, "%s: configuration refused (see the message above)\n", prog);
+        return ST_ERROR;
+    }
     if (check_only) {
         printf("%s: configuration ok\n", prog);
         return ST_DONE;
@@ -117,7 +121,7 @@ int cli_load_settings(const char *prog, int argc, char **argv, const struct conf
 }
 
 int cli_reload_settings(const char *prog, int argc, char **argv, const struct config_directive *table, size_t n,
-                        void *running, size_t size)
+                        void *running, size_t size, cli_check_cb check)
 {
     void *fresh = calloc(1, size);
     if (!fresh)
@@ -128,7 +132,7 @@ int cli_reload_settings(const char *prog, int argc, char **argv, const struct co
     for (char *p = env_prefix; *p; p++)
         if (*p >= 'a' && *p <= 'z')
             *p = (char)(*p - 'a' + 'A');
-    int rc = cli_load_settings(prog, argc, argv, table, n, fresh, env_prefix);
+    int rc = cli_load_settings(prog, argc, argv, table, n, fresh, env_prefix, check);
     if (rc != ST_OK) {
         LOG_ERROR("%s: reload failed (see the message above); keeping the running configuration", prog);
     } else {

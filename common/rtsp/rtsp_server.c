@@ -101,6 +101,18 @@ int rtsp_server_parse_port_range(const char *s, uint16_t *lo, uint16_t *hi)
     return ST_OK;
 }
 
+int rtsp_settings_check(const struct rtsp_settings *s)
+{
+    uint16_t lo, hi;
+    if (rtsp_server_parse_port_range(s->udp_port_range, &lo, &hi) != ST_OK) {
+        LOG_ERROR("rtsp: rtsp_udp_port_range \"%s\": want LOW-HIGH with 1024 <= LOW, HIGH <= 65535 and room for "
+                  "an even/odd pair",
+                  s->udp_port_range);
+        return ST_ERROR;
+    }
+    return ST_OK;
+}
+
 int rtsp_server_clock_note(struct rtsp_server_clock *c, int64_t media_ms, uint64_t wall_ms)
 {
     if (c->set) {
@@ -1854,12 +1866,9 @@ int rtsp_server_start(struct rtsp_server *srv, struct ev_loop *loop, const struc
     srv->listener.fd = -1;
     if (!settings->listen || !settings->listen[0])
         return ST_OK;
-    if (rtsp_server_parse_port_range(settings->udp_port_range, &srv->port_lo, &srv->port_hi) != ST_OK) {
-        LOG_ERROR("rtsp: rtsp_udp_port_range \"%s\": want LOW-HIGH with 1024 <= LOW, HIGH <= 65535 and room for "
-                  "an even/odd pair",
-                  settings->udp_port_range);
+    if (rtsp_settings_check(settings) != ST_OK)
         return ST_ERROR;
-    }
+    rtsp_server_parse_port_range(settings->udp_port_range, &srv->port_lo, &srv->port_hi);
     if (net_listener_open(&srv->listener, loop, settings->listen, reuse_port, accept_cb, srv) != ST_OK)
         return ST_ERROR;
     ev_prepare_init(&srv->flush_watcher, flush_cb);

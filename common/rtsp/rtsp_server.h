@@ -75,6 +75,9 @@ int rtsp_server_config_append(struct config_directive *table, size_t cap, size_t
  * holding at least one even/odd pair with 1024 <= LOW <= HIGH <= 65535.
  * ST_OK or ST_ERROR. Pure. */
 int rtsp_server_parse_port_range(const char *s, uint16_t *lo, uint16_t *hi);
+/* The checks of settings the config types cannot express (the port range,
+ * also while rtsp_listen is off). ST_OK, or ST_ERROR with a log line. */
+int rtsp_settings_check(const struct rtsp_settings *s);
 
 /* One stream's media time against the wall clock, shared by its tracks:
  * a sender report says "RTP time of media ms M was sampled at wall time W"

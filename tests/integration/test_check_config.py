@@ -114,6 +114,25 @@ class CheckConfig(unittest.TestCase):
         self.assert_reported('origin', 'cluster perhaps\n', 1, 'cluster', r'.')
         self.assert_reported('edge', 'workers -1\n', 1, 'workers', r'.')
 
+    def test_bad_composite_values(self):
+        """Values whose shape the directive types do not express (a rule
+        list, a port range, an fsync policy) are checked too, by the module
+        that uses them, so --check-config refuses what a start would."""
+        cases = [('origin', 'relay_push=live', r'relay_push: item 1 .*want APP=URL'),
+                 ('origin', 'relay_push=live=http://example.net/x', r'relay_push: item 1 \(live\)'),
+                 ('origin', 'record_fsync=sometimes', r"record_fsync: 'sometimes'"),
+                 ('origin', 'rtsp_udp_port_range=5000-4000', r'rtsp_udp_port_range "5000-4000"'),
+                 ('edge', 'rtsp_udp_port_range=70000-70010', r'rtsp_udp_port_range "70000-70010"')]
+        for role, setting, reason in cases:
+            rc, out = check(role, '--set', setting)
+            self.assertNotEqual(rc, 0, '%s --set %s: %s' % (role, setting, out))
+            self.assertRegex(out, reason)
+            self.assertIn('configuration refused', out)
+        for role, setting in (('origin', 'relay_push=live=rtmp://example.net/app, tv/news=rtmps://x.example/a/b'),
+                              ('origin', 'record_fsync=500ms'), ('edge', 'rtsp_udp_port_range=20000-20099')):
+            rc, out = check(role, '--set', setting)
+            self.assertEqual(rc, 0, '%s --set %s: %s' % (role, setting, out))
+
     def test_bad_addresses(self):
         """Malformed addresses are bad values for --check-config, with file
         and line. Host names are fine: they are resolved once at start-up."""
