@@ -726,7 +726,7 @@ int http_server_send_shared(struct http_server_request *req, int status, const c
 int http_server_takeover(struct http_server_request *req, struct net_transport *t)
 {
     struct http_server_conn *c = req->conn;
-    if (req->answered || c->phase != PH_HANDLER || out_pending(c) || c->transport.unsent)
+    if (req->answered || (c->phase != PH_HANDLER && c->phase != PH_ASYNC) || out_pending(c) || c->transport.unsent)
         return ST_ERROR;
     ev_io_stop(c->srv->loop, &c->io);
     ev_timer_stop(c->srv->loop, &c->timer);
@@ -734,6 +734,12 @@ int http_server_takeover(struct http_server_request *req, struct net_transport *
     *t = c->transport;
     req->answered = 1;
     c->transport.ops = NULL;
+    if (c->phase == PH_ASYNC) {
+        /* A late answer comes from elsewhere on the loop, never from this
+         * connection's own callbacks: nothing holds c, free it now. */
+        conn_free(c);
+        return ST_OK;
+    }
     c->phase = PH_TAKEN; /* the dispatcher still holds c: conn_run frees it */
     return ST_OK;
 }

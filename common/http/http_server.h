@@ -224,10 +224,11 @@ int http_server_send(struct http_server_request *req, int status, const char *co
 int http_server_send_shared(struct http_server_request *req, int status, const char *content_type, const void *body,
                             size_t len, const char *extra_headers, void (*release)(void *ctx), void *ctx);
 
-/* Take the connection of req out of the server (during the handler only,
- * with nothing queued): *t receives its transport (socket, TLS state); the
- * caller now owns and must close it, writes the response itself, and the
- * request counts as answered. Input already read is dropped (streaming
+/* Take the connection of req out of the server (during the handler, or
+ * when answering an async request; with nothing queued): *t receives its
+ * transport (socket, TLS state); the caller now owns and must close it,
+ * writes the response itself, and the request counts as answered (req is
+ * gone when this returns). Input already read is dropped (streaming
  * clients send nothing more). ST_OK, or ST_ERROR when not possible. */
 int http_server_takeover(struct http_server_request *req, struct net_transport *t);
 

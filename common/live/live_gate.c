@@ -17,6 +17,8 @@ struct live_gate_pending {
     struct live_gate_pending *next, *prev;
     uint64_t id;
     enum live_auth_action act;
+    live_gate_cb cb; /* NULL: forgotten, the answer is dropped */
+    void *cb_ctx;
 };
 
 /* Webhooks in flight at once; beyond it a decision counts as a failed
@@ -242,8 +244,10 @@ static int form_for(struct buf *b, const char *call, const struct live_gate_subj
     rc |= http_client_form_add(b, "name", who->name);
     rc |= http_client_form_add(b, "addr", ip);
     rc |= http_client_form_add(b, "clientid", id);
-    if (strcmp(call, "done") != 0)
+    if (strcmp(call, "done") != 0) {
         rc |= http_client_form_add(b, "query", who->query ? who->query : "");
+        rc |= http_client_form_add(b, "proto", who->proto ? who->proto : "rtmp");
+    }
     return rc ? ST_ERROR : ST_OK;
 }
 
@@ -254,6 +258,8 @@ static void webhook_answer(void *ctx, const struct http_client_result *r)
     struct live_gate_verdict v = {.result = LIVE_AUTH_OK, .http_status = r->status};
     uint64_t id = p->id;
     enum live_auth_action act = p->act;
+    live_gate_cb cb = p->cb;
+    void *cb_ctx = p->cb_ctx;
     pending_unlink(g, p);
     free(p);
     if (r->status >= 200 && r->status < 300) {
@@ -276,7 +282,17 @@ static void webhook_answer(void *ctx, const struct http_client_result *r)
             v.result = LIVE_AUTH_WEBHOOK_FAILED;
         }
     }
-    g->cb(g->cb_ctx, id, act, &v);
+    if (cb)
+        cb(cb_ctx, id, act, &v);
+}
+
+void live_gate_forget(struct live_gate *g, void *cb_ctx)
+{
+    if (!g)
+        return;
+    for (struct live_gate_pending *p = g->pending; p; p = p->next)
+        if (p->cb_ctx == cb_ctx)
+            p->cb = NULL;
 }
 
 int live_gate_check(struct live_gate *g, const struct live_gate_subject *who, int64_t now, struct live_gate_verdict *v)
@@ -298,6 +314,8 @@ int live_gate_check(struct live_gate *g, const struct live_gate_subject *who, in
         p->gate = g;
         p->id = who->id;
         p->act = who->act;
+        p->cb = who->cb ? who->cb : g->cb;
+        p->cb_ctx = who->cb ? who->cb_ctx : g->cb_ctx;
         rc = http_client_post(&g->http, &g->hook[who->act], "application/x-www-form-urlencoded",
                               (const char *)body.data, body.len, g->timeout, webhook_answer, p);
     }

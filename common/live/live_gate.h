@@ -6,8 +6,9 @@
  * leaves.
  *
  * Webhook semantics (as nginx-rtmp): the gate POSTs a form
- *     call=publish|play&app=..&name=..&addr=<peer ip>&clientid=<id>&query=..
- * (query is what followed '?' in the stream name, as sent). 2xx allows;
+ *     call=publish|play&app=..&name=..&addr=<peer ip>&clientid=<id>&query=..&proto=..
+ * (query is what followed '?' in the stream name, as sent; proto is rtmp,
+ * http or rtsp: how the viewer came, an addition to nginx-rtmp's fields). 2xx allows;
  * 3xx with a Location renames the stream to the last path segment of the
  * Location; anything else refuses. A timeout or a connection error allows
  * when webhook_fail_open is on and refuses otherwise. on_done is
@@ -40,6 +41,10 @@ struct live_gate_config {
     int webhook_fail_open;
 };
 
+struct live_gate_verdict;
+/* A webhook answered (or failed) for subject id. The verdict is borrowed. */
+typedef void (*live_gate_cb)(void *ctx, uint64_t id, enum live_auth_action act, const struct live_gate_verdict *v);
+
 /* Who asks for what. Strings are borrowed for the call. */
 struct live_gate_subject {
     enum live_auth_action act;
@@ -47,6 +52,11 @@ struct live_gate_subject {
     const char *app, *name, *query;
     const struct sockaddr *peer;
     const char *peer_s; /* "ip:port" for logs */
+    const char *proto;  /* "http", "rtsp"; NULL = "rtmp" */
+    /* Where this subject's webhook answer goes; NULL = the gate's callback.
+     * An owner that goes away first calls live_gate_forget(cb_ctx). */
+    live_gate_cb cb;
+    void *cb_ctx;
 };
 
 struct live_gate_verdict {
@@ -55,9 +65,6 @@ struct live_gate_verdict {
     int http_status;                    /* webhook answer, 0 = none */
     char rename[LIVE_AUTH_KEY_MAX];     /* new stream name from a 3xx, "" = unchanged */
 };
-
-/* A webhook answered (or failed) for subject id. The verdict is borrowed. */
-typedef void (*live_gate_cb)(void *ctx, uint64_t id, enum live_auth_action act, const struct live_gate_verdict *v);
 
 struct live_gate_pending;
 
@@ -92,6 +99,8 @@ void live_gate_free(struct live_gate *g);
  * ST_ERROR: refused, v->result says why. ST_AGAIN: a webhook is in flight;
  * the callback brings the verdict later, never from inside this call. */
 int live_gate_check(struct live_gate *g, const struct live_gate_subject *who, int64_t now, struct live_gate_verdict *v);
+/* Webhooks in flight for cb_ctx answer nobody (its owner is going away). */
+void live_gate_forget(struct live_gate *g, void *cb_ctx);
 /* Tell on_done that an accepted publisher or player left. */
 void live_gate_done(struct live_gate *g, const struct live_gate_subject *who);
 

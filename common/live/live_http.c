@@ -461,38 +461,6 @@ static void waiters_run(struct http_stream *hs, int final_all)
     }
 }
 
-/* ---- authorization ----------------------------------------------------- */
-
-/* The node's play rules (IP lists, signed keys) apply to HTTP viewers as to
- * RTMP players. The on_play webhook is RTMP-only (its answer names an RTMP
- * connection), so with one configured HTTP viewing is refused rather than
- * let through unchecked; without one live_gate_check decides at once. */
-static int authorize(struct live_http *h, struct http_server_request *req, const char *app, const char *name,
-                     const char *query)
-{
-    struct live_gate *g = h->srv->gate;
-    if (!g)
-        return ST_OK;
-    if (g->have_hook[LIVE_AUTH_PLAY]) {
-        h->stats.refused++;
-        send_text(req, 403, NULL, "forbidden: on_play webhook authorizes RTMP players only\n");
-        return ST_ERROR;
-    }
-    struct live_gate_subject who = {.act = LIVE_AUTH_PLAY, .app = app, .name = name, .query = query,
-                                    .peer = http_server_request_peer_addr(req),
-                                    .peer_s = http_server_request_peer(req)};
-    struct live_gate_verdict v;
-    if (live_gate_check(g, &who, (int64_t)time(NULL), &v) == ST_OK)
-        return ST_OK;
-    h->stats.refused++;
-    char msg[160];
-    snprintf(msg, sizeof(msg), "forbidden: %s\n", live_auth_reason(v.result));
-    LOG_INFO("http play refused stream=%s/%s peer=%s reason=\"%s\"", app, name, http_server_request_peer(req),
-             live_auth_reason(v.result));
-    send_text(req, 403, NULL, msg);
-    return ST_ERROR;
-}
-
 /* ---- HTTP-FLV ---------------------------------------------------------- */
 
 static void flv_close(struct live_http_flv *p, const char *why)
@@ -857,8 +825,17 @@ static int handle(struct http_server_request *req, void *ctx)
         return ST_OK;
     }
     snprintf(key, sizeof(key), "%s/%s", appname, name);
-    if (authorize(h, req, appname, name, query) != ST_OK)
+    char carried[256];
+    carried_query(query, carried, sizeof(carried));
+    /* The play rules and the on_play webhook, as for RTMP players (what
+     * follows the name goes into a rename's redirect). */
+    int auth = live_http_auth_check(&h->auth, h->srv->gate, req, appname, name, carried, rest + name_len);
+    if (auth == ST_AGAIN)
+        return HTTP_SERVER_ASYNC;
+    if (auth != ST_OK) {
+        h->stats.refused++;
         return ST_OK;
+    }
     if (flv)
         return flv_start(h, req, key);
     struct http_stream *hs = stream_get(h, key);
@@ -866,8 +843,6 @@ static int handle(struct http_server_request *req, void *ctx)
         send_text(req, 503, NULL, "out of memory\n");
         return ST_OK;
     }
-    char carried[256];
-    carried_query(query, carried, sizeof(carried));
     int rc = serve(hs, req, &w, carried, 0);
     if (rc == ST_AGAIN) {
         struct live_http_waiter *wt = h->nwaiters < LIVE_HTTP_MAX_WAITERS ? calloc(1, sizeof(*wt)) : NULL;
@@ -957,6 +932,7 @@ struct live_http *live_http_acquire(struct live_server *srv, struct ev_loop *loo
     h->flush.data = h;
     ev_prepare_start(loop, &h->flush);
     ev_unref(loop);
+    live_http_auth_init(&h->auth, loop, handle, h);
     srv->http_delivery = h;
     return h;
 }
@@ -965,6 +941,7 @@ void live_http_release(struct live_http *h)
 {
     if (!h || --h->refs > 0)
         return;
+    live_http_auth_free(&h->auth, h->srv->gate);
     while (h->flv)
         flv_close(h->flv, "server stopping");
     for (int b = 0; b < LIVE_REGISTRY_BUCKETS; b++) {

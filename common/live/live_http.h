@@ -32,6 +32,7 @@
 #define SC_LIVE_HTTP_H
 
 #include "http/http_server.h"
+#include "live/live_http_auth.h"
 #include "live/live_server.h"
 
 #include <ev.h>
@@ -65,6 +66,7 @@ struct live_http {
     uint32_t nflv;
     uint32_t nwaiters;
     struct live_http_stats stats;
+    struct live_http_auth auth;      /* viewers' authorization (webhook verdict cache) */
 };
 
 /* The process's live_http for srv (created on first use); NULL on

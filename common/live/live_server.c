@@ -168,6 +168,7 @@ void live_server_notify_players(struct live_server *srv, struct live_stream *st,
 
 static void subject_of(struct live_conn *c, enum live_auth_action act, struct live_gate_subject *who)
 {
+    memset(who, 0, sizeof(*who));
     who->act = act;
     who->id = c->id;
     who->app = c->session.app;

@@ -196,6 +196,8 @@ struct rtsp_conn {
     uint64_t last_activity_ms;
     struct rtsp_session session;
     char auth_key[LIVE_KEY_MAX]; /* stream this connection's DESCRIBE was authorized for */
+    char auth_asked[LIVE_KEY_MAX]; /* stream an on_play webhook is deciding (auth_waiting) */
+    int auth_waiting;              /* the current request waits for that webhook: input is held */
     struct rtsp_stream *described; /* reference kept from a DESCRIBE until SETUP (or close):
                                       the stream and its GOP stay between the two */
     /* a DESCRIBE waiting for codec headers */
@@ -1224,25 +1226,40 @@ static void base_url(const char *uri, char *out, size_t cap)
     out[n] = '\0';
 }
 
-/* Play authorization (live_gate's local rules). 0 allowed, else the status. */
+static void webhook_answer(void *ctx, uint64_t id, enum live_auth_action act, const struct live_gate_verdict *v);
+
+/* Play authorization through live_gate: the local rules, then the on_play
+ * webhook if configured (once per stream and connection). 0 allowed,
+ * AUTH_WAIT (the webhook decides: the request is held and handled again
+ * when it answers), else the status to answer. */
+#define AUTH_WAIT (-1)
 static int authorize(struct rtsp_conn *c, const char *key, const char *query)
 {
     struct live_gate *g = c->srv->live->gate;
     if (!g || strcmp(c->auth_key, key) == 0)
         return 0;
-    if (g->have_hook[LIVE_AUTH_PLAY]) {
-        c->srv->stats.auth_refused++;
-        LOG_WARN("rtsp: play refused peer=%s stream=%s: on_play webhooks are not available over RTSP", c->peer, key);
-        return 403;
-    }
     char app[LIVE_KEY_MAX];
     const char *name;
     split_key(key, app, sizeof(app), &name);
-    struct live_gate_subject who = {.act = LIVE_AUTH_PLAY, .app = app, .name = name, .query = query,
-                                    .peer = (const struct sockaddr *)&c->peer_sa, .peer_s = c->peer};
+    struct live_gate_subject who = {.act = LIVE_AUTH_PLAY,
+                                    .id = (2ull << 61) | ++c->srv->auth_ids,
+                                    .app = app,
+                                    .name = name,
+                                    .query = query,
+                                    .peer = (const struct sockaddr *)&c->peer_sa,
+                                    .peer_s = c->peer,
+                                    .proto = "rtsp",
+                                    .cb = webhook_answer,
+                                    .cb_ctx = c};
     struct live_gate_verdict v;
     memset(&v, 0, sizeof(v));
-    if (live_gate_check(g, &who, (int64_t)time(NULL), &v) != ST_OK) {
+    int rc = live_gate_check(g, &who, (int64_t)time(NULL), &v);
+    if (rc == ST_AGAIN) {
+        snprintf(c->auth_asked, sizeof(c->auth_asked), "%s", key);
+        c->auth_waiting = 1;
+        return AUTH_WAIT;
+    }
+    if (rc != ST_OK) {
         c->srv->stats.auth_refused++;
         LOG_WARN("rtsp: play refused peer=%s stream=%s: %s", c->peer, key, live_auth_reason(v.result));
         return 403;
@@ -1317,6 +1334,8 @@ static void handle_describe(struct rtsp_conn *c, const struct target *t)
         return;
     }
     int st = authorize(c, t->key, t->query);
+    if (st == AUTH_WAIT)
+        return;
     if (st) {
         respond(c, st, r->cseq, NULL, NULL, NULL, 0);
         return;
@@ -1402,6 +1421,8 @@ static void handle_setup(struct rtsp_conn *c, const struct target *t)
     int created = 0;
     if (!s) {
         int st = authorize(c, t->key, t->query);
+        if (st == AUTH_WAIT)
+            return;
         if (st) {
             respond(c, st, r->cseq, NULL, NULL, NULL, 0);
             return;
@@ -1655,7 +1676,7 @@ static void bad_request(struct rtsp_conn *c)
 /* Parse and handle what is buffered, until a DESCRIBE has to wait. */
 static void process_input(struct rtsp_conn *c)
 {
-    while (c->in_len > 0 && !c->wait_stream && !c->close_after_flush && !c->close_reason) {
+    while (c->in_len > 0 && !c->wait_stream && !c->auth_waiting && !c->close_after_flush && !c->close_reason) {
         size_t used = 0;
         int rc = rtsp_request_parse(&c->req, c->in, c->in_len, &used);
         memmove(c->in, c->in + used, c->in_len - used);
@@ -1670,7 +1691,40 @@ static void process_input(struct rtsp_conn *c)
             handle_interleaved(c);
         else
             handle_request(c);
+        if (c->auth_waiting)
+            break; /* the request stays parsed until the webhook answers */
         rtsp_request_reset(&c->req);
+    }
+}
+
+/* The on_play webhook answered for the held request: allowed, it is handled
+ * again (now authorized); refused, or renamed (a rename has no RTSP form
+ * here), it gets 403. Then the input that waited behind it. */
+static void webhook_answer(void *ctx, uint64_t id, enum live_auth_action act, const struct live_gate_verdict *v)
+{
+    (void)id;
+    (void)act;
+    struct rtsp_conn *c = ctx;
+    c->auth_waiting = 0;
+    if (c->close_reason)
+        return;
+    if (v->result == LIVE_AUTH_OK && !v->rename[0]) {
+        snprintf(c->auth_key, sizeof(c->auth_key), "%s", c->auth_asked);
+        handle_request(c);
+    } else {
+        c->srv->stats.auth_refused++;
+        LOG_WARN("rtsp: play refused peer=%s stream=%s: %s", c->peer, c->auth_asked,
+                 v->rename[0] ? "the on_play webhook renamed the stream (not supported over RTSP)"
+                              : live_auth_reason(v->result));
+        respond(c, 403, c->req.cseq, NULL, NULL, NULL, 0);
+    }
+    if (c->auth_waiting)
+        return;
+    rtsp_request_reset(&c->req);
+    process_input(c);
+    if (c->reading_stopped && !c->close_reason && !c->wait_stream && !c->auth_waiting) {
+        c->reading_stopped = 0; /* the buffer filled up while we waited */
+        ev_io_start(c->srv->loop, &c->rio);
     }
 }
 
@@ -1720,6 +1774,8 @@ static void conn_free(struct rtsp_conn *c)
     if (c->session.active)
         LOG_DEBUG("rtsp: connection %s closing: %s", c->peer, c->close_reason ? c->close_reason : "?");
     session_end(c, c->close_reason ? c->close_reason : "closed");
+    if (c->auth_waiting)
+        live_gate_forget(srv->live->gate, c); /* its answer must not find a freed connection */
     if (c->wait_stream) {
         c->reading_stopped = 0;
         stop_waiting(c);

@@ -136,6 +136,7 @@ struct rtsp_server {
     ev_timer pace;             /* UDP sessions over their per-turn budget */
     uint16_t port_lo, port_hi, port_next;
     struct rtsp_server_stats stats;
+    uint64_t auth_ids; /* clientid of on_play webhook calls */
     int running;
 };
 

@@ -6,6 +6,7 @@ timeout under fail-open and fail-closed). Refused clients see the status code
 and are disconnected; the server log never shows a secret or a signature."""
 import hashlib
 import hmac
+import http.client
 import http.server
 import json
 import os
@@ -54,7 +55,8 @@ class BoundClient(rtmpclient.RtmpClient):
 
 class Hooks:
     """A tiny webhook server: /allow 200, /deny 403, /rename 302 with a
-    Location, /slow answers after 2 s, /done records on_done calls."""
+    Location, /slow answers after 2 s, /done records on_done calls, /byname
+    decides by the stream name (no* 403, old* 302 to ok*, else 200)."""
 
     def __init__(self):
         self.calls = []
@@ -73,8 +75,12 @@ class Hooks:
                 try:
                     if self.path == '/slow':
                         time.sleep(2.0)
-                    if self.path == '/deny':
+                    name = form.get('name', '')
+                    if self.path == '/deny' or (self.path == '/byname' and name.startswith('no')):
                         self.send_response(403)
+                    elif self.path == '/byname' and name.startswith('old'):
+                        self.send_response(302)
+                        self.send_header('Location', 'rtmp://127.0.0.1/live/ok' + name[3:])
                     elif self.path == '/rename':
                         self.send_response(302)
                         self.send_header('Location', 'rtmp://127.0.0.1/live/renamed')
@@ -341,6 +347,59 @@ class Webhooks(AuthTestCase):
         self.assertIsNotNone(self.server.wait_log(r'publish start stream=live/renamed'))
         d = harness.decode(self.server.url('renamed'), 10, 20)
         self.assertEqual(d.rc, 0, d)
+
+    def calls(self, pred):
+        with self.hooks.lock:
+            return [f for _, f in self.hooks.calls if pred(f)]
+
+    def test_http_and_rtsp_viewers_ask_on_play(self):
+        """HLS, HTTP-FLV and RTSP viewers go through on_play like RTMP ones
+        (proto=http / rtsp); an HLS player's many requests ask it once."""
+        http_port, rtsp_port = harness.free_port(), harness.free_port()
+        self.start(on_play=self.hooks.url('/byname'), http_listen='127.0.0.1:%d' % http_port,
+                   rtsp_listen='127.0.0.1:%d' % rtsp_port, hls_segment_duration='1s')
+        p = harness.start_publisher(self.server.url('okcam'), 'pub-okcam')
+        self.addCleanup(harness.kill, p)
+        self.wait_playable('okcam', p)
+        base = 'http://127.0.0.1:%d/live/' % http_port
+        d = harness.decode(base + 'okcam.m3u8?token=t1', 75, 40)
+        self.assertEqual(d.rc, 0, d)
+        self.assertGreaterEqual(d.frames, 75, d)
+        asks = self.calls(lambda f: f.get('proto') == 'http' and f.get('name') == 'okcam')
+        self.assertTrue(asks, 'no on_play call for the HLS viewer: %r' % self.hooks.calls)
+        self.assertEqual((asks[0]['call'], asks[0]['app'], asks[0]['query'], asks[0]['addr']),
+                         ('play', 'live', 'token=t1', '127.0.0.1'))
+        self.assertLessEqual(len(asks), 2, 'the HLS player\'s requests each asked the webhook: %d' % len(asks))
+        d = harness.decode(base + 'okcam.flv', 25, 20)
+        self.assertEqual(d.rc, 0, d)
+        # refused: 403, and asked again only after the refusal's 5 s
+        c = http.client.HTTPConnection('127.0.0.1', http_port, timeout=10)
+        for _ in range(3):
+            c.request('GET', '/live/nocam.m3u8')
+            r = c.getresponse()
+            body = r.read()
+            self.assertEqual(r.status, 403, body)
+            self.assertIn(b'webhook', body)
+        self.assertEqual(len(self.calls(lambda f: f.get('name') == 'nocam')), 1)
+        # renamed: a redirect to the new name, which plays
+        c.request('GET', '/live/oldcam.m3u8?token=t2')
+        r = c.getresponse()
+        r.read()
+        self.assertEqual(r.status, 302)
+        self.assertEqual(r.getheader('Location'), '/live/okcam.m3u8?token=t2')
+        c.close()
+        # RTSP: allowed and refused, proto=rtsp
+        rtsp = 'rtsp://127.0.0.1:%d/live/' % rtsp_port
+        args = ['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-rtsp_transport', 'tcp', '-i',
+                rtsp + 'okcam', '-frames:v', '25', '-f', 'null', '-']
+        r = harness.run(args, 30)
+        self.assertEqual(r.returncode, 0, r.stderr[-600:])
+        self.assertTrue(self.calls(lambda f: f.get('proto') == 'rtsp' and f.get('name') == 'okcam'))
+        args[args.index(rtsp + 'okcam')] = rtsp + 'nocam'
+        r = harness.run(args, 30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b'403', r.stderr)
+        self.assertIsNotNone(self.server.wait_log(r'rtsp: play refused .*stream=live/nocam: refused by webhook'))
 
     def test_timeout_fail_open(self):
         self.start(on_publish=self.hooks.url('/slow'), webhook_timeout='400ms', webhook_fail_open='on')

@@ -36,6 +36,7 @@ struct pending {
     struct http_server_handle h;
     int id;
     int used;
+    int take; /* answer by taking the connection over (a streaming reply) */
 };
 
 static struct {
@@ -79,6 +80,17 @@ static void async_fire(struct ev_loop *loop, ev_timer *w, int revents)
         atomic_fetch_add(&fx.stale, 1);
         return;
     }
+    if (p->take) {
+        struct net_transport t;
+        if (http_server_takeover(req, &t) != ST_OK)
+            abort();
+        static const char reply[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\ntaken";
+        if (send(t.fd, reply, sizeof(reply) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(reply) - 1)
+            abort();
+        net_transport_close(&t);
+        atomic_fetch_add(&fx.async_sent, 1);
+        return;
+    }
     char body[64];
     int n = snprintf(body, sizeof(body), "async done #%d", p->id);
     if (http_server_send(req, 200, "text/plain", body, (size_t)n, NULL) == ST_OK)
@@ -90,12 +102,12 @@ static void async_fire(struct ev_loop *loop, ev_timer *w, int revents)
 
 static int h_async(struct http_server_request *req, void *ctx)
 {
-    (void)ctx;
     for (int i = 0; i < MAX_PENDING; i++) {
         struct pending *p = &fx.pending[i];
         if (p->used)
             continue;
         p->used = 1;
+        p->take = ctx != NULL;
         p->h = http_server_request_handle(req);
         p->id = ++fx.async_ids;
         ev_timer_init(&p->timer, async_fire, 0.1, 0.);
@@ -189,6 +201,7 @@ static void setup(void)
     cr_assert_eq(http_server_route(&fx.srv, "/echo", HTTP_SERVER_GET, h_echo, NULL), ST_OK);
     cr_assert_eq(http_server_route(&fx.srv, "/async", HTTP_SERVER_GET, h_async, NULL), ST_OK);
     cr_assert_eq(http_server_route(&fx.srv, "/never", HTTP_SERVER_GET, h_never, NULL), ST_OK);
+    cr_assert_eq(http_server_route(&fx.srv, "/async-take", HTTP_SERVER_GET, h_async, "take"), ST_OK);
     cr_assert_eq(http_server_route(&fx.srv, "/post", HTTP_SERVER_POST | HTTP_SERVER_PUT, h_post, NULL), ST_OK);
     cr_assert_eq(http_server_route(&fx.srv, "/files/*", HTTP_SERVER_GET, h_files, "short"), ST_OK);
     cr_assert_eq(http_server_route(&fx.srv, "/files/deep/*", HTTP_SERVER_GET, h_files, "long"), ST_OK);
@@ -541,6 +554,29 @@ Test(http_server, async_answers_after_timer)
     expect_get(&c, GET("/hello"), 200, "hello world");
     cli_close(&c);
     cr_assert_eq(atomic_load(&fx.async_sent), 1);
+}
+
+Test(http_server, async_request_taken_over_later)
+{
+    /* More times than the server has connection slots: a takeover of an
+     * async request must give its slot back. */
+    for (int i = 0; i < 12; i++) {
+        struct cli c;
+        cli_open(&c);
+        cli_send(&c, GET("/async-take"));
+        ssize_t n;
+        while ((n = cli_fill(&c)) > 0)
+            ;
+        cr_assert_eq(n, 0, "round %d: no EOF after the taken-over reply", i);
+        c.buf[c.len] = '\0';
+        cr_assert(strstr(c.buf, "\r\n\r\ntaken") != NULL, "round %d: %s", i, c.buf);
+        cli_close(&c);
+    }
+    cr_assert_eq(atomic_load(&fx.async_sent), 12);
+    struct cli c;
+    cli_open(&c);
+    expect_get(&c, GET("/hello"), 200, "hello world");
+    cli_close(&c);
 }
 
 Test(http_server, async_late_answer_after_close_is_dropped)
