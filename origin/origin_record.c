@@ -16,7 +16,9 @@
 #define ORIGIN_RECORD_SCAN_SLICE (4u << 20) /* bytes of index scan per loop turn */
 #define ORIGIN_RECORD_JSON_MAX (1u << 20)
 /* A segment must fit in one HTTP response (http_server's default output cap). */
-#define ORIGIN_RECORD_SEGMENT_MAX (HTTP_SERVER_DEFAULT_MAX_OUTPUT - 16384)
+/* A VOD segment is muxed whole and sent without a copy (not through the
+ * HTTP output buffer): 64 MiB holds 4 s of 120 Mbit/s. */
+#define ORIGIN_RECORD_SEGMENT_MAX (64u << 20)
 
 struct origin_recording {
     struct record_stream rs;
@@ -301,7 +303,10 @@ static void answer(struct origin_record *o, struct http_server_request *req, str
         send_text(req, 500, "segment cannot be made\n");
     } else {
         o->hls_segments++;
-        http_server_send(req, 200, "video/mp2t", b.data, b.len, cache);
+        /* The body goes to the server as is; it frees it once written. */
+        uint8_t *body = b.data;
+        b.data = NULL;
+        http_server_send_shared(req, 200, "video/mp2t", body, b.len, cache, free, body);
     }
     buf_free(&b);
 }

@@ -348,6 +348,29 @@ class Record(unittest.TestCase):
         rc, err = decode_errors(url)
         self.assertEqual((rc, err), (0, ''))
 
+    def test_hls_vod_segment_over_4_mib(self):
+        """A high-bitrate recording: its segments are far bigger than the
+        HTTP output buffer (4 MiB) and are served whole, without a copy."""
+        name = 'big-20260101-000000'
+        path = os.path.join(self.root, 'live', name + '.flv')
+        r = harness.run(['ffmpeg', '-hide_banner', '-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i',
+                         'testsrc2=size=1280x720:rate=25', '-t', '5', '-c:v', 'libx264', '-preset', 'ultrafast',
+                         '-qp', '0', '-g', '100', '-pix_fmt', 'yuv420p', '-f', 'flv', path], 60)
+        self.assertEqual(r.returncode, 0, r.stderr[-500:])
+        port = self.http['A']
+        status, _, body = http_get(port, '/vod/live/%s.m3u8' % name)
+        self.assertEqual(status, 200, body)
+        segs = re.findall(r'^(\S+\.ts)$', body.decode(), re.M)
+        self.assertTrue(segs, body)
+        status, headers, seg = http_get(port, '/vod/live/' + segs[0])
+        self.assertEqual(status, 200, seg[:200])
+        self.assertGreater(len(seg), 4 << 20, 'the test file is not high-bitrate enough to test this')
+        self.assertEqual(int(headers['content-length']), len(seg))
+        self.assertEqual(len(seg) % 188, 0)
+        sys.stderr.write('  [HLS VOD segment of %.1f MiB served] ' % (len(seg) / (1 << 20)))
+        rc, err = decode_errors('http://127.0.0.1:%d/vod/live/%s.m3u8' % (port, name))
+        self.assertEqual((rc, err), (0, ''))
+
     def test_hls_refusals(self):
         port = self.http['A']
         self.assertEqual(http_get(port, '/vod/live/no-such-file.m3u8')[0], 404)
