@@ -220,8 +220,7 @@ int live_gate_location_name(const char *location, char *out, size_t cap)
     return ST_OK;
 }
 
-/* The address without the port, for the webhook's addr field. */
-static void peer_ip(const struct sockaddr *sa, char *out, size_t cap)
+void live_gate_peer_ip(const struct sockaddr *sa, char *out, size_t cap)
 {
     out[0] = '\0';
     if (!sa)
@@ -235,7 +234,7 @@ static void peer_ip(const struct sockaddr *sa, char *out, size_t cap)
 static int form_for(struct buf *b, const char *call, const struct live_gate_subject *who)
 {
     char ip[INET6_ADDRSTRLEN], id[24];
-    peer_ip(who->peer, ip, sizeof(ip));
+    live_gate_peer_ip(who->peer, ip, sizeof(ip));
     snprintf(id, sizeof(id), "%llu", (unsigned long long)who->id);
     int rc = http_client_form_add(b, "call", call);
     if (strcmp(call, "done") == 0)

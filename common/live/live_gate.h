@@ -104,6 +104,10 @@ void live_gate_forget(struct live_gate *g, void *cb_ctx);
 /* Tell on_done that an accepted publisher or player left. */
 void live_gate_done(struct live_gate *g, const struct live_gate_subject *who);
 
+/* The address of sa without the port ("" when not IPv4/IPv6), as the
+ * webhook's addr field has it. */
+void live_gate_peer_ip(const struct sockaddr *sa, char *out, size_t cap);
+
 /* The last path segment of a Location (query and fragment cut off) into
  * out. ST_OK, or ST_ERROR when empty or too long. Pure. */
 int live_gate_location_name(const char *location, char *out, size_t cap);

@@ -4,8 +4,6 @@
 #include "core/status.h"
 #include "live/live_gate.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,15 +181,6 @@ static void webhook_answer(void *ctx, uint64_t id, enum live_auth_action act, co
         send_plain(req, 500, NULL, "internal error\n");
 }
 
-static void peer_ip(const struct sockaddr *sa, char *out, size_t cap)
-{
-    out[0] = '\0';
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)cap);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)cap);
-}
-
 int live_http_auth_check(struct live_http_auth *a, struct live_gate *g, struct http_server_request *req,
                          const char *app, const char *name, const char *query, const char *tail)
 {
@@ -211,7 +200,7 @@ int live_http_auth_check(struct live_http_auth *a, struct live_gate *g, struct h
         return refuse(a, req, app, name, live_auth_reason(v.result), 1);
     }
     char ip[64], key[LIVE_HTTP_AUTH_KEY_MAX];
-    peer_ip(who.peer, ip, sizeof(ip));
+    live_gate_peer_ip(who.peer, ip, sizeof(ip));
     int n = snprintf(key, sizeof(key), "%s\n%s/%s\n%s", ip, app, name, query);
     if (n < 0 || (size_t)n >= sizeof(key))
         return refuse(a, req, app, name, "query too long to authorize", 1);
