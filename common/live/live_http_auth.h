@@ -6,7 +6,7 @@
  * An HLS player makes several requests a second, each one a new question;
  * calling the webhook for each would be a webhook per segment. So a
  * webhook's verdict for (client address, app/name, query) is kept in a
- * small direct-mapped cache: LIVE_HTTP_AUTH_ALLOW_MS when allowed (or
+ * hash table (a few probes per key, the oldest entry replaced): LIVE_HTTP_AUTH_ALLOW_MS when allowed (or
  * renamed), LIVE_HTTP_AUTH_DENY_MS when refused. A request that misses
  * waits for the webhook (the HTTP request is async meanwhile) and is then
  * handed back to the resume callback, which handles it again and finds the
@@ -27,7 +27,7 @@
 
 #include <stdint.h>
 
-#define LIVE_HTTP_AUTH_SLOTS 512          /* cached verdicts (direct-mapped) */
+#define LIVE_HTTP_AUTH_SLOTS 8192         /* cached verdicts: thousands of HLS viewers per worker */
 #define LIVE_HTTP_AUTH_KEY_MAX 512        /* address + stream + query */
 #define LIVE_HTTP_AUTH_ALLOW_MS 30000     /* how long an allowed viewer is not asked again */
 #define LIVE_HTTP_AUTH_DENY_MS 5000       /* how long a refusal is repeated without asking */
