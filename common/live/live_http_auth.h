@@ -6,8 +6,9 @@
  * An HLS player makes several requests a second, each one a new question;
  * calling the webhook for each would be a webhook per segment. So a
  * webhook's verdict for (client address, app/name, query) is kept in a
- * hash table (a few probes per key, the oldest entry replaced): LIVE_HTTP_AUTH_ALLOW_MS when allowed (or
- * renamed), LIVE_HTTP_AUTH_DENY_MS when refused. A request that misses
+ * hash table (a few probes per key, the oldest entry replaced):
+ * LIVE_HTTP_AUTH_ALLOW_MS when allowed (or renamed), LIVE_HTTP_AUTH_DENY_MS
+ * when refused. A request that misses
  * waits for the webhook (the HTTP request is async meanwhile) and is then
  * handed back to the resume callback, which handles it again and finds the
  * verdict in the cache. A rename (3xx Location) becomes an HTTP 302 to the
