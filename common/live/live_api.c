@@ -289,12 +289,13 @@ static int handle_stats(struct http_server_request *req, void *ctx)
                 "\"http_playlists\":%llu,\"http_segments\":%llu,\"http_segment_bytes\":%llu,"
                 "\"http_blocked\":%llu,\"http_wait_timeouts\":%llu,\"http_not_found\":%llu,"
                 "\"http_flv_players\":%llu,\"http_flv_players_now\":%u,\"http_flv_dropped_slow\":%llu,"
-                "\"http_delivery_refused\":%llu,",
+                "\"http_delivery_refused\":%llu,\"http_webhook_asks\":%llu,\"http_webhook_cache_hits\":%llu,",
                 (unsigned long long)hs->playlists, (unsigned long long)hs->segments,
                 (unsigned long long)hs->segment_bytes, (unsigned long long)hs->blocked,
                 (unsigned long long)hs->wait_timeouts, (unsigned long long)hs->not_found,
                 (unsigned long long)hs->flv_players, api->delivery->nflv, (unsigned long long)hs->flv_dropped_slow,
-                (unsigned long long)hs->refused);
+                (unsigned long long)hs->refused, (unsigned long long)api->delivery->auth.stats.webhook_asks,
+                (unsigned long long)api->delivery->auth.stats.cache_hits);
     }
     const struct rtsp_server_stats *rs = api->srv->rtsp_stats;
     if (rs) {
@@ -438,6 +439,10 @@ static int handle_metrics(struct http_server_request *req, void *ctx)
          api->delivery ? api->delivery->stats.flv_players : 0},
         {"sc_http_flv_dropped_slow_total", "counter", "HTTP-FLV players closed for being too slow",
          api->delivery ? api->delivery->stats.flv_dropped_slow : 0},
+        {"sc_http_webhook_asks_total", "counter", "on_play webhook calls for HTTP viewers",
+         api->delivery ? api->delivery->auth.stats.webhook_asks : 0},
+        {"sc_http_webhook_cache_hits_total", "counter", "HTTP requests authorized from the on_play verdict cache",
+         api->delivery ? api->delivery->auth.stats.cache_hits : 0},
         {"sc_rtsp_sessions_total", "counter", "RTSP sessions set up", rs ? rs->sessions_total : 0},
         {"sc_rtsp_sessions_timed_out_total", "counter", "RTSP sessions ended by rtsp_session_timeout",
          rs ? rs->sessions_timed_out : 0},

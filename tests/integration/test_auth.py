@@ -370,6 +370,10 @@ class Webhooks(AuthTestCase):
         self.assertEqual((asks[0]['call'], asks[0]['app'], asks[0]['query'], asks[0]['addr']),
                          ('play', 'live', 'token=t1', '127.0.0.1'))
         self.assertLessEqual(len(asks), 2, 'the HLS player\'s requests each asked the webhook: %d' % len(asks))
+        with urllib.request.urlopen('http://127.0.0.1:%d/v1/stats' % http_port, timeout=5) as resp:
+            stats = json.loads(resp.read())['counters']
+        self.assertEqual(stats['http_webhook_asks'], len(asks), stats)
+        self.assertGreater(stats['http_webhook_cache_hits'], 5, 'HLS requests were not served from the cache')
         d = harness.decode(base + 'okcam.flv', 25, 20)
         self.assertEqual(d.rc, 0, d)
         # refused: 403, and asked again only after the refusal's 5 s
