@@ -36,6 +36,7 @@
 #define RELAY_RESOLVE_POLL 0.02     /* s between polls of a background lookup */
 #define RELAY_TICK 0.25             /* s between deadline checks */
 #define RELAY_JSON_MAX (1024 * 1024)
+#define RELAY_HOPS_TAG "sc-relay-hops="
 
 /* --- configuration -------------------------------------------------------- */
 
@@ -122,6 +123,7 @@ struct relay_push {
 struct origin_relay_stream {
     struct origin_relay *r;
     struct live_stream *st;
+    char flash_ver[64]; /* what our pushes say in connect: the hop count after this one */
     struct fanout_tap tap;
     struct relay_push *pushes;
     struct fanout_frame *meta_src;     /* the stream's metadata frame ... */
@@ -376,6 +378,7 @@ static void push_connected(struct relay_push *p)
     struct rtmp_client_config cc = {.app = p->url.app,
                                     .tc_url = p->url.tc_url,
                                     .name = p->url.name,
+                                    .flash_ver = p->rs->flash_ver,
                                     .chunk_size = (uint32_t)ls->chunk_size,
                                     .max_chunk_size = (uint32_t)ls->max_chunk_size,
                                     .max_message_size = 1024 * 1024};
@@ -721,11 +724,34 @@ static void relay_stream_free(struct origin_relay_stream *rs)
     free(rs);
 }
 
+/* How many relays (ours) a stream came through: our pushes say
+ * "sc-relay-hops=N" in their connect's flashVer. 0 for anything else. */
+static int relay_hops(const char *flash_ver)
+{
+    const char *p = strstr(flash_ver, RELAY_HOPS_TAG);
+    if (!p)
+        return 0;
+    long n = strtol(p + strlen(RELAY_HOPS_TAG), NULL, 10);
+    return n > 0 && n < 1000 ? (int)n : 0;
+}
+
 void origin_relay_publish_started(struct origin_relay *r, struct live_stream *st)
 {
     if (!r->started || r->nrules == 0)
         return;
     origin_relay_publish_stopped(r, st); /* never two sets of sessions */
+    int hops = relay_hops(live_server_publisher_flash_ver(st));
+    if (hops >= ORIGIN_RELAY_MAX_HOPS) {
+        for (size_t i = 0; i < r->nrules; i++) {
+            if (rule_matches(&r->rules[i], st->key)) {
+                r->totals.loops_stopped++;
+                LOG_WARN("relay skipped stream=%s: it came through %d relays already (a relay loop?)", st->key,
+                         hops);
+                break;
+            }
+        }
+        return;
+    }
     struct origin_relay_stream *rs = NULL;
     for (size_t i = 0; i < r->nrules; i++) {
         const struct origin_relay_rule *rule = &r->rules[i];
@@ -746,6 +772,8 @@ void origin_relay_publish_started(struct origin_relay *r, struct live_stream *st
             }
             rs->r = r;
             rs->st = st;
+            snprintf(rs->flash_ver, sizeof(rs->flash_ver), "FMLE/3.0 (compatible; streamcluster; %s%d)",
+                     RELAY_HOPS_TAG, hops + 1);
             rs->tap.frame = tap_frame;
             fanout_stream_add_tap(&st->fanout, &rs->tap);
             rs->next = r->streams;
@@ -866,9 +894,10 @@ void origin_relay_json(const struct origin_relay *r, struct buf *b)
             }
     buf_appendf(b,
             "{\"rules\":%zu,\"totals\":{\"sessions\":%llu,\"connects\":%llu,\"failures\":%llu,\"bytes\":%llu,"
-            "\"frames_dropped\":%llu},\"relays\":[",
+            "\"frames_dropped\":%llu,\"loops_stopped\":%llu},\"relays\":[",
             r->nrules, (unsigned long long)t->sessions, (unsigned long long)t->connects,
-            (unsigned long long)t->failures, (unsigned long long)bytes, (unsigned long long)dropped);
+            (unsigned long long)t->failures, (unsigned long long)bytes, (unsigned long long)dropped,
+            (unsigned long long)t->loops_stopped);
     int first = 1;
     for (const struct origin_relay_stream *rs = r->streams; rs; rs = rs->next) {
         for (const struct relay_push *p = rs->pushes; p; p = p->next) {
@@ -951,6 +980,11 @@ static void relay_metrics(void *ctx, struct buf *b, const char *node, int worker
             }
         }
     }
+    buf_appendf(b,
+                "# HELP sc_relay_loops_stopped_total streams not pushed: they came through ORIGIN_RELAY_MAX_HOPS "
+                "relays already\n# TYPE sc_relay_loops_stopped_total counter\n"
+                "sc_relay_loops_stopped_total{node=\"%s\",worker=\"%d\"} %llu\n",
+                node, worker, (unsigned long long)r->totals.loops_stopped);
 }
 
 int origin_relay_attach_api(struct origin_relay *r, struct live_api *api)

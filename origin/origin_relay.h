@@ -28,6 +28,13 @@
  * for ORIGIN_RELAY_GOOD_SESSION_MS. The session ends when the publisher
  * does (FCUnpublish + deleteStream, best effort).
  *
+ * Loops: our pushes say how many of our relays the stream came through
+ * ("sc-relay-hops=N" in connect's flashVer), and a stream that arrives
+ * after ORIGIN_RELAY_MAX_HOPS of them is not pushed further (logged,
+ * counted), so rules that feed each other (live -> live/{name}x on the same
+ * origin, or A -> B -> A under other names) stop instead of chaining
+ * forever. A relay through another product in between resets the count.
+ *
  * Stats per session (state, connects, failures, bytes, frames dropped, last
  * error) are served as JSON on GET /v1/relays and as sc_relay_* metrics.
  * Stream names of the remote side never appear there or in logs: for
@@ -51,6 +58,7 @@
 #include <stdint.h>
 
 #define ORIGIN_RELAY_GOOD_SESSION_MS 10000 /* up this long: the next failure retries at the minimum */
+#define ORIGIN_RELAY_MAX_HOPS 4            /* relays of ours a stream may come through and still be pushed */
 
 struct origin_relay_settings {
     char *push;          /* relay_push: "PATTERN=URL, ..." ("" = no relays) */
@@ -74,6 +82,7 @@ struct origin_relay_totals {
     uint64_t failures;       /* sessions that failed (each retried) */
     uint64_t bytes_out;      /* written to destinations, ended sessions included */
     uint64_t frames_dropped; /* dropped by full destination queues */
+    uint64_t loops_stopped;  /* streams not pushed: over ORIGIN_RELAY_MAX_HOPS relays already */
 };
 
 struct origin_relay {

@@ -310,6 +310,12 @@ int live_server_publish_decided(struct live_server *srv, uint64_t conn_id, int o
     return ST_OK;
 }
 
+const char *live_server_publisher_flash_ver(const struct live_stream *st)
+{
+    const struct live_conn *c = st->publisher;
+    return c ? c->session.flash_ver : "";
+}
+
 void live_server_kick_publisher(struct live_server *srv, struct live_stream *st, const char *reason)
 {
     struct live_conn *c = st->publisher;

@@ -197,6 +197,9 @@ int live_server_reload(struct live_server *srv);
 
 /* Close a local publisher (its claim was lost to another node). */
 void live_server_kick_publisher(struct live_server *srv, struct live_stream *st, const char *reason);
+/* The flashVer the stream's publisher sent in connect ("" without a
+ * publisher); relays mark their hop count there (origin_relay.h). */
+const char *live_server_publisher_flash_ver(const struct live_stream *st);
 
 /* Send every player of st a status event and, when close is set, close
  * them (e.g. NetStream.Play.StreamNotFound after the wait). */

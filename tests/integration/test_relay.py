@@ -329,6 +329,7 @@ class Relay(unittest.TestCase):
             connect = next(x for x in m if x.name == 'connect').amf[2]
             self.assertEqual((connect['app'], connect['type'], connect['tcUrl']),
                              ('app', 'nonprivate', 'rtmp://localhost:%d/app' % fake.port))
+            self.assertIn('sc-relay-hops=1', connect['flashVer'], 'the push does not say it is a relay')
             publish_cmd = next(x for x in m if x.name == 'publish')
             self.assertEqual((publish_cmd.stream_id, publish_cmd.amf[3], publish_cmd.amf[4]), (5, 'cam2', 'live'))
             after = m[m.index(publish_cmd) + 1:]
@@ -342,6 +343,31 @@ class Relay(unittest.TestCase):
             self.assertTrue(audio[0].is_audio_seq_header(), audio[:2])
             self.assertTrue(video[1].is_video_keyframe(), video[:2])
             say('fake server (stream id 5): %d media messages, all on stream 5', len(media))
+            ok = True
+        finally:
+            if not ok:
+                self.dump(src)
+
+    def test_05_relay_loop_stops(self):
+        """A rule that feeds itself (live/<name> -> this origin's live/<name>x)
+        makes a chain of streams; it stops after ORIGIN_RELAY_MAX_HOPS (4)."""
+        http_port = harness.free_port()
+        src = harness.Server('origin-loop', {'http_listen': '127.0.0.1:%d' % http_port}, kind='origin')
+        src.sets['relay_push'] = 'live=rtmp://127.0.0.1:%d/live/{name}x' % src.port
+        self.start(src)
+        ok = False
+        try:
+            pub = publish(src.url('a'), 'pub-loop')
+            doc = wait_for('the loop to stop', lambda: (
+                lambda d: d if d['totals']['loops_stopped'] >= 1 else None)(relays(http_port)), 25)
+            self.assertTrue(src.wait_log(r'relay skipped stream=live/axxxx: it came through 4 relays already', 5))
+            streams = sorted(p['stream'] for p in doc['relays'])
+            self.assertEqual(streams, ['live/a', 'live/ax', 'live/axx', 'live/axxx'], doc)
+            time.sleep(1.0)
+            self.assertEqual(relays(http_port)['totals']['loops_stopped'], 1)
+            self.assertIsNone(src.wait_log(r'publish start stream=live/axxxxx', 0.1), 'the chain went on')
+            self.assert_decodes(src.url('axxxx'))       # the last link still plays
+            harness.kill(pub, signal.SIGTERM)
             ok = True
         finally:
             if not ok:
