@@ -60,7 +60,7 @@ struct live_http_waiter {
     struct http_server_handle handle;
     struct want want;
     uint64_t deadline_ms;
-    char query[256]; /* carried into the playlist's URIs (signed keys) */
+    char query[LIVE_HTTP_QUERY_MAX]; /* carried into the playlist's URIs (signed keys) */
 };
 
 struct live_http_flv {
@@ -743,18 +743,21 @@ static int parse_blocking(const char *query, struct want *w)
     return ST_OK;
 }
 
-/* The query without the LL-HLS directives, to carry into URIs. */
-static void carried_query(const char *query, char *out, size_t cap)
+/* The query without the LL-HLS directives, to carry into URIs and to
+ * authorize with. ST_ERROR when it does not fit in cap. */
+static int carried_query(const char *query, char *out, size_t cap)
 {
     out[0] = '\0';
     if (!query)
-        return;
+        return ST_OK;
     size_t n = 0;
     const char *p = query;
     while (*p) {
         const char *amp = strchr(p, '&');
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
-        if (strncmp(p, "_HLS_", 5) != 0 && len && n + len + 2 < cap) {
+        if (strncmp(p, "_HLS_", 5) != 0 && len) {
+            if (n + len + 2 >= cap)
+                return ST_ERROR;
             if (n)
                 out[n++] = '&';
             memcpy(out + n, p, len);
@@ -765,6 +768,7 @@ static void carried_query(const char *query, char *out, size_t cap)
         if (*p == '&')
             p++;
     }
+    return ST_OK;
 }
 
 static int handle(struct http_server_request *req, void *ctx)
@@ -825,8 +829,11 @@ static int handle(struct http_server_request *req, void *ctx)
         return ST_OK;
     }
     snprintf(key, sizeof(key), "%s/%s", appname, name);
-    char carried[256];
-    carried_query(query, carried, sizeof(carried));
+    char carried[LIVE_HTTP_QUERY_MAX];
+    if (carried_query(query, carried, sizeof(carried)) != ST_OK) {
+        send_text(req, 414, NULL, "query too long\n");
+        return ST_OK;
+    }
     /* The play rules and the on_play webhook, as for RTMP players (what
      * follows the name goes into a rename's redirect). */
     int auth = live_http_auth_check(&h->auth, h->srv->gate, req, appname, name, carried, rest + name_len);

@@ -29,7 +29,8 @@
 #include <stdint.h>
 
 #define LIVE_HTTP_AUTH_SLOTS 8192         /* cached verdicts: thousands of HLS viewers per worker */
-#define LIVE_HTTP_AUTH_KEY_MAX 512        /* address + stream + query */
+#define LIVE_HTTP_QUERY_MAX 1024          /* a viewer's query (a signed key, a JWT), LL-HLS directives aside */
+#define LIVE_HTTP_AUTH_KEY_MAX (LIVE_HTTP_QUERY_MAX + 2 * 256) /* address + stream + query */
 #define LIVE_HTTP_AUTH_ALLOW_MS 30000     /* how long an allowed viewer is not asked again */
 #define LIVE_HTTP_AUTH_DENY_MS 5000       /* how long a refusal is repeated without asking */
 #define LIVE_HTTP_AUTH_MAX_WAITING 1024   /* requests waiting for a webhook at once */

@@ -307,6 +307,13 @@ class HttpDelivery(cluster.ClusterTestCase):
             resp.read()
             self.assertEqual(resp.status, 200, p)
         c.close()
+        # a long token (a JWT, say) travels into the segment URIs; one too long is refused, not cut
+        token = 'token=' + 'a' * 600
+        st, _, body = h1.get('/live/m.m3u8?' + token + '&_HLS_skip=NO')
+        self.assertEqual(st, 200, body)
+        self.assertIn('.ts?' + token + '\n', body.decode())
+        st, _, body = h1.get('/live/m.m3u8?token=' + 'b' * 1100)
+        self.assertEqual(st, 414, body)
         # errors say why
         st, _, body = h1.get('/live/m/123.ts')
         self.assertEqual(st, 404)
