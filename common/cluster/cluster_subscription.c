@@ -14,8 +14,6 @@
 #define CLUSTER_SNAPSHOT_TIMEOUT 2.0
 /* At most one repair snapshot per this many ms (see the header). */
 #define CLUSTER_REPAIR_INTERVAL_MS 1000
-/* Messages a repair takes from one snapshot (a GOP fits). */
-#define CLUSTER_SNAPSHOT_TAKE_MAX 4096
 
 enum update_verdict { UPDATE_DROP, UPDATE_DELIVER, UPDATE_REPAIR };
 
@@ -196,15 +194,18 @@ static int recv_snapshot_message(struct cluster_subscription *s, struct cluster_
 /* A repair: take from the snapshot only the messages after last_seq, in seq
  * order (a codec header resent mid-GOP comes first in the reply but later
  * in the stream). Reads the rest of the reply. */
-static void repair_from_snapshot(struct cluster_subscription *s, int more, uint64_t seq_end)
+static void repair_from_snapshot(struct cluster_subscription *s, int more, const struct cluster_wire_snap_header *sh)
 {
-    struct cluster_held *got = malloc(CLUSTER_SNAPSHOT_TAKE_MAX * sizeof(*got));
+    /* Room for what the reply announces, no more (at most a GOP). */
+    uint32_t cap = sh->count;
+    uint64_t seq_end = sh->seq_end;
+    struct cluster_held *got = cap ? malloc(cap * sizeof(*got)) : NULL;
     uint32_t n = 0;
     while (more) {
         struct cluster_held m;
         if (!recv_snapshot_message(s, &m, &more))
             continue;
-        if (!got || n == CLUSTER_SNAPSHOT_TAKE_MAX || m.h.seq <= s->last_seq || m.h.seq > seq_end ||
+        if (!got || n == cap || m.h.seq <= s->last_seq || m.h.seq > seq_end ||
             m.h.epoch != s->epoch) {
             zmq_msg_close(&m.body);
             continue;
@@ -276,7 +277,7 @@ static void read_snapshot(struct cluster_subscription *s)
         s->last_seq = sh.seq_end;
     }
     if (repair) {
-        repair_from_snapshot(s, more, sh.seq_end);
+        repair_from_snapshot(s, more, &sh);
     } else {
         /* Deliver the snapshot's messages as they arrive in the reply. */
         while (more) {

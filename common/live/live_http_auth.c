@@ -12,6 +12,7 @@
 /* Open addressing over a few neighbouring slots: a viewer's entry is not
  * evicted by the one viewer that happens to hash next to it. */
 #define AUTH_PROBE 8
+#define AUTH_STREAM_MAX (LIVE_HTTP_AUTH_KEY_MAX / 2) /* "app/name", for logs */
 
 struct live_http_auth_entry {
     uint64_t until_ms; /* 0 = empty */
@@ -27,7 +28,7 @@ struct live_http_auth_wait {
     struct http_server *http;
     struct http_server_handle handle;
     char key[LIVE_HTTP_AUTH_KEY_MAX];
-    char stream[LIVE_HTTP_AUTH_KEY_MAX / 2]; /* app/name, for the log */
+    char stream[AUTH_STREAM_MAX];
 };
 
 static uint64_t now_ms(const struct live_http_auth *a) { return (uint64_t)(ev_now(a->loop) * 1000.0); }
@@ -125,13 +126,13 @@ static void send_plain(struct http_server_request *req, int status, const char *
     http_server_send(req, status, "text/plain; charset=utf-8", msg, strlen(msg), hdr);
 }
 
-static int refuse(struct live_http_auth *a, struct http_server_request *req, const char *app, const char *name,
-                  const char *reason, int log)
+/* 403. stream ("app/name") names it in the log; NULL: not logged (a cached
+ * refusal repeated). */
+static int refuse(struct live_http_auth *a, struct http_server_request *req, const char *stream, const char *reason)
 {
     a->stats.refused++;
-    if (log)
-        LOG_INFO("http play refused stream=%s/%s peer=%s reason=\"%s\"", app, name, http_server_request_peer(req),
-                 reason);
+    if (stream)
+        LOG_INFO("http play refused stream=%s peer=%s reason=\"%s\"", stream, http_server_request_peer(req), reason);
     char msg[160];
     snprintf(msg, sizeof(msg), "forbidden: %s\n", reason);
     send_plain(req, 403, NULL, msg);
@@ -140,12 +141,12 @@ static int refuse(struct live_http_auth *a, struct http_server_request *req, con
 
 /* A webhook renamed the stream: the same request under the new name. */
 static int redirect(struct live_http_auth *a, struct http_server_request *req, const char *app, const char *rename,
-                    const char *tail, const char *query)
+                    const char *tail, const char *query, const char *stream)
 {
     char loc[LIVE_HTTP_AUTH_KEY_MAX + 48];
     int n = snprintf(loc, sizeof(loc), "Location: /%s/%s%s%s%s\r\n", app, rename, tail, query[0] ? "?" : "", query);
     if (n < 0 || (size_t)n >= sizeof(loc))
-        return refuse(a, req, app, rename, "renamed stream path too long", 1);
+        return refuse(a, req, stream, "renamed stream path too long");
     a->stats.redirected++;
     send_plain(req, 302, loc, "renamed by the on_play webhook\n");
     return ST_ERROR;
@@ -170,8 +171,7 @@ static void webhook_answer(void *ctx, uint64_t id, enum live_auth_action act, co
         char reason[128];
         snprintf(reason, sizeof(reason), "%s%s%s", live_auth_reason(v->result), v->detail ? ": " : "",
                  v->detail ? v->detail : "");
-        LOG_INFO("http play refused stream=%s peer=%s reason=\"%s\"", stream, http_server_request_peer(req), reason);
-        refuse(a, req, NULL, NULL, reason, 0);
+        refuse(a, req, stream, reason);
         return;
     }
     /* Allowed or renamed: the handler runs again and finds the verdict. If
@@ -186,6 +186,8 @@ int live_http_auth_check(struct live_http_auth *a, struct live_gate *g, struct h
 {
     if (!g)
         return ST_OK;
+    char stream[AUTH_STREAM_MAX];
+    snprintf(stream, sizeof(stream), "%s/%s", app, name);
     struct live_gate_subject who = {.act = LIVE_AUTH_PLAY,
                                     .app = app,
                                     .name = name,
@@ -197,13 +199,13 @@ int live_http_auth_check(struct live_http_auth *a, struct live_gate *g, struct h
     if (!g->have_hook[LIVE_AUTH_PLAY]) {
         if (live_gate_check(g, &who, (int64_t)time(NULL), &v) == ST_OK)
             return ST_OK;
-        return refuse(a, req, app, name, live_auth_reason(v.result), 1);
+        return refuse(a, req, stream, live_auth_reason(v.result));
     }
     char ip[64], key[LIVE_HTTP_AUTH_KEY_MAX];
     live_gate_peer_ip(who.peer, ip, sizeof(ip));
     int n = snprintf(key, sizeof(key), "%s\n%s/%s\n%s", ip, app, name, query);
     if (n < 0 || (size_t)n >= sizeof(key))
-        return refuse(a, req, app, name, "query too long to authorize", 1);
+        return refuse(a, req, stream, "query too long to authorize");
     if (!a->cache && !(a->cache = calloc(LIVE_HTTP_AUTH_SLOTS, sizeof(*a->cache)))) {
         send_plain(req, 503, "Retry-After: 1\r\n", "out of memory\n");
         return ST_ERROR;
@@ -213,9 +215,9 @@ int live_http_auth_check(struct live_http_auth *a, struct live_gate *g, struct h
     if (e) {
         a->stats.cache_hits++;
         if (!e->allowed)
-            return refuse(a, req, app, name, "refused by webhook", 0);
+            return refuse(a, req, NULL, "refused by webhook");
         if (e->rename)
-            return redirect(a, req, app, e->rename, tail, query);
+            return redirect(a, req, app, e->rename, tail, query, stream);
         return ST_OK;
     }
     struct live_http_auth_wait *w =
@@ -228,7 +230,7 @@ int live_http_auth_check(struct live_http_auth *a, struct live_gate *g, struct h
     w->http = http_server_request_server(req);
     w->handle = http_server_request_handle(req);
     memcpy(w->key, key, (size_t)n + 1);
-    snprintf(w->stream, sizeof(w->stream), "%s/%s", app, name);
+    memcpy(w->stream, stream, sizeof(w->stream));
     /* Ids of HTTP viewers stay clear of RTMP connection ids in webhook logs. */
     who.id = (1ull << 62) | ++a->next_client;
     who.cb = webhook_answer;
@@ -246,5 +248,5 @@ int live_http_auth_check(struct live_http_auth *a, struct live_gate *g, struct h
     free(w);
     if (rc == ST_OK)
         return ST_OK; /* the webhook could not start and webhook_fail_open is on */
-    return refuse(a, req, app, name, live_auth_reason(v.result), 1);
+    return refuse(a, req, stream, live_auth_reason(v.result));
 }
